@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Entry point of the README's two commands: `npm run demo` and `npm test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+cmd=${1:-}
+shift || true
+bash scripts/setup.sh
+case "$cmd" in
+  demo) exec node scripts/demo.mjs "$@" ;;
+  test) exec vitest run "$@" ;;
+  *) echo "usage: scripts/run.sh demo|test [args]" >&2; exit 2 ;;
+esac
