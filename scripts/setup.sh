@@ -47,5 +47,10 @@ fi
 pnpm install --frozen-lockfile --prefer-offline --reporter=silent
 
 # 5. Build every package (turbo caches: a rebuild with no change takes seconds)
-pnpm -s run build --output-logs=errors-only
+mkdir -p .ci
+if ! pnpm -s run build --output-logs=errors-only > .ci/build.log 2>&1; then
+  cat .ci/build.log >&2
+  log "the build failed (log above, also in .ci/build.log)"
+  exit 1
+fi
 log "ready"
