@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { CommandSpec } from './command.js';
+import { COMMANDS, findCommand } from './commands.js';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
+import { Output } from './output.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+export function generalHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'vipc: VirtIO IPC for containers (vhost-user rings in shared memory)',
+    '',
+    'Usage: vipc <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Every command takes --help (with examples) and --json (one JSON document on stdout).',
+    'Progress and logs go to stderr. Exit codes: 0 ok, 1 failure, 2 usage error.',
+    '',
+    'Examples:',
+    '  vipc doctor',
+    '  vipc validate topology.yaml',
+  ].join('\n');
+}
+
+export function commandHelp(spec: CommandSpec): string {
+  const lines = [`vipc ${spec.name}: ${spec.summary}`, '', `Usage: ${spec.usage}`, '', 'Options:'];
+  const names = Object.keys(spec.options);
+  const label = (n: string) => {
+    const o = spec.options[n]!;
+    const short = o.short ? `-${o.short}, ` : '';
+    return `${short}--${n}${o.type === 'string' ? ' VALUE' : ''}`;
+  };
+  const width = Math.max(10, ...names.map((n) => label(n).length));
+  for (const n of names) lines.push(`  ${label(n).padEnd(width)}  ${spec.help[n] ?? ''}`);
+  lines.push(`  ${'-h, --help'.padEnd(width)}  show this help`);
+  lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
+  return lines.join('\n');
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+    const target = first === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
+    if (first === 'help' && rest[0] && !target) {
+      process.stderr.write(`vipc: unknown command '${rest[0]}'\n\n${generalHelp()}\n`);
+      return EXIT_USAGE;
+    }
+    process.stdout.write(`${target ? commandHelp(target) : generalHelp()}\n`);
+    return first === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (first === '--version' || first === '-V') {
+    process.stdout.write(`${version()}\n`);
+    return EXIT_OK;
+  }
+  const spec = findCommand(first);
+  if (!spec) {
+    process.stderr.write(`vipc: unknown command '${first}' (see 'vipc --help')\n`);
+    return EXIT_USAGE;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${commandHelp(spec)}\n`);
+    return EXIT_OK;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`vipc ${spec.name}: ${(err as Error).message}\nUsage: ${spec.usage}\n`);
+    return EXIT_USAGE;
+  }
+  const allowed = spec.positionals ?? { min: 0, max: 0 };
+  if (parsed.positionals.length < allowed.min || parsed.positionals.length > allowed.max) {
+    const what =
+      parsed.positionals.length < allowed.min
+        ? 'missing argument'
+        : `unexpected argument '${parsed.positionals[allowed.max]}'`;
+    process.stderr.write(`vipc ${spec.name}: ${what}\nUsage: ${spec.usage}\n`);
+    return EXIT_USAGE;
+  }
+  const out = new Output({ json: parsed.values.json === true });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new CliError('FAILED', 'interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const mod = await spec.load();
+    const code = await mod.run({
+      values: parsed.values as Record<string, string | boolean | undefined>,
+      positionals: parsed.positionals,
+      out,
+      signal: controller.signal,
+    });
+    return code ?? EXIT_OK;
+  } catch (err) {
+    out.clearProgress();
+    if (err instanceof CliError) {
+      process.stderr.write(`vipc ${spec.name}: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+      if (out.json)
+        out.document({ ok: false, error: { code: err.code, message: err.message, hint: err.hint } });
+      return err.exitCode;
+    }
+    const e = err as Error & { code?: string };
+    process.stderr.write(`vipc ${spec.name}: ${e.message}${e.code ? ` (${e.code})` : ''}\n`);
+    if (process.env.VIPC_DEBUG) process.stderr.write(`${e.stack}\n`);
+    if (out.json) out.document({ ok: false, error: { code: e.code ?? 'FAILED', message: e.message } });
+    return EXIT_FAILURE;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
