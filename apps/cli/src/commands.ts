@@ -1,6 +1,13 @@
 import type { CommandSpec } from './command.js';
+import { LINK_HELP, LINK_OPTIONS } from './link-options.js';
 
 const json = { type: 'boolean' } as const;
+const str = { type: 'string' } as const;
+const flag = { type: 'boolean' } as const;
+const stateDir = { 'state-dir': str };
+const stateHelp = {
+  'state-dir': 'where state files live (default /run/vipc/state as root; env VIPC_STATE_DIR)',
+};
 
 /** Every command, declared once; each module is imported only when its command runs. */
 export const COMMANDS: CommandSpec[] = [
@@ -23,8 +30,109 @@ export const COMMANDS: CommandSpec[] = [
     examples: ['vipc validate topology.yaml'],
     load: () => import('./commands/validate.js'),
   },
+  {
+    name: 'demo',
+    summary: 'a host back-end and a front-end in an LXC container exchange messages over vhost-user',
+    usage:
+      'vipc demo [--messages N] [--size BYTES] [--mode poll|event] [--ring split|packed] [--process] [--json]',
+    help: {
+      messages: 'messages the front-end sends and expects echoed (default 20000)',
+      size: 'bytes per message, 8 to 65536 (default 64)',
+      mode: 'event (eventfd kicks, default) or poll (busy-polling)',
+      ring: 'split (default) or packed virtqueues',
+      process: 'run the front-end in a second process even when LXC is usable',
+      container: 'insist on an LXC container (fail instead of falling back to a process)',
+      json: 'print one JSON document: endpoint (container|process), sent, received, lost, throughput, latency',
+    },
+    options: { messages: str, size: str, mode: str, ring: str, process: flag, container: flag, json },
+    examples: [
+      'vipc demo',
+      'vipc demo --messages 100000 --size 1024 --mode poll',
+      'vipc demo --json | jq "{endpoint, sent, received, lost}"',
+    ],
+    load: () => import('./commands/demo.js'),
+  },
+  {
+    name: 'up',
+    summary: 'bring a topology up: hugepages, DPDK apps, containers and vipc endpoints',
+    usage: 'vipc up FILE [--timeout SECONDS] [--state-dir DIR] [--json]',
+    help: {
+      timeout: 'seconds to wait for every link to come up (default 60)',
+      ...stateHelp,
+      json: 'print one JSON document with the state recorded',
+    },
+    options: { timeout: str, ...stateDir, json },
+    positionals: { min: 1, max: 1 },
+    examples: ['vipc up topology.yaml', 'vipc up topology.yaml --timeout 120 && vipc status'],
+    load: () => import('./commands/up.js'),
+  },
+  {
+    name: 'down',
+    summary: 'tear a topology down from its state file (also after a crashed vipc up)',
+    usage: 'vipc down [NAME] [--all] [--state-dir DIR] [--json]',
+    help: {
+      all: 'tear down every recorded topology',
+      ...stateHelp,
+      json: 'print one JSON document of what was removed',
+    },
+    options: { all: flag, ...stateDir, json },
+    positionals: { min: 0, max: 1 },
+    examples: ['vipc down', 'vipc down vipc-demo', 'vipc down --all'],
+    load: () => import('./commands/down.js'),
+  },
+  {
+    name: 'status',
+    summary: 'report the topologies that are up: processes, containers, links and their counters',
+    usage: 'vipc status [NAME] [--state-dir DIR] [--json]',
+    help: { ...stateHelp, json: 'print one JSON document; exit 1 unless everything is up' },
+    options: { ...stateDir, json },
+    positionals: { min: 0, max: 1 },
+    examples: ['vipc status', 'vipc status --json | jq ".topologies[].health"'],
+    load: () => import('./commands/status.js'),
+  },
+  {
+    name: 'endpoint',
+    summary: 'run one vipc endpoint (echo, sink, source or ping) on a link; what up and demo start',
+    usage:
+      'vipc endpoint --socket PATH [--role R] [--listen] [--action echo|sink|source|ping] [--count N] [--size B] [--json]',
+    help: {
+      ...LINK_HELP,
+      action: 'echo (default), sink, source, or ping (send and time the echoes)',
+      count: 'messages to send (source, ping) or to receive (sink); 0 = no limit',
+      size: 'bytes per generated message (default 64)',
+      window: 'ping: messages in flight at most (default: half the queue size, up to 64)',
+      idle: 'ping: seconds without an echo after which missing ones count as lost (default 5)',
+      'status-file': 'keep a JSON status (state, counters) in this file',
+      json: 'print NDJSON events on stdout: link-up, traffic-progress, traffic-done',
+    },
+    options: {
+      ...LINK_OPTIONS,
+      action: str,
+      count: str,
+      size: str,
+      window: str,
+      idle: str,
+      'status-file': str,
+      json,
+    },
+    examples: [
+      'vipc endpoint --socket /run/vipc/l.sock --listen --action echo',
+      'vipc endpoint --socket /run/vipc/l.sock --action ping --count 1000 --json',
+    ],
+    load: () => import('./commands/endpoint.js'),
+  },
 ];
 
 export function findCommand(name: string): CommandSpec | undefined {
   return COMMANDS.find((c) => c.name === name);
+}
+
+/** The command named by the first words of argv (`dpdk testpmd ...` before `dpdk`), and the rest. */
+export function resolveCommand(argv: string[]): { spec: CommandSpec; args: string[] } | undefined {
+  for (const words of [2, 1]) {
+    if (argv.length < words) continue;
+    const spec = findCommand(argv.slice(0, words).join(' '));
+    if (spec) return { spec, args: argv.slice(words) };
+  }
+  return undefined;
 }

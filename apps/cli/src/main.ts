@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { CommandSpec } from './command.js';
-import { COMMANDS, findCommand } from './commands.js';
+import { COMMANDS, resolveCommand } from './commands.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
 import { Output } from './output.js';
 
@@ -31,16 +31,25 @@ export function generalHelp(): string {
   ].join('\n');
 }
 
+/** Every command takes --json, declared or not. */
+function optionsOf(spec: CommandSpec): CommandSpec['options'] {
+  return { json: { type: 'boolean' }, ...spec.options };
+}
+
 export function commandHelp(spec: CommandSpec): string {
   const lines = [`vipc ${spec.name}: ${spec.summary}`, '', `Usage: ${spec.usage}`, '', 'Options:'];
-  const names = Object.keys(spec.options);
+  const options = optionsOf(spec);
+  const names = Object.keys(options);
   const label = (n: string) => {
-    const o = spec.options[n]!;
+    const o = options[n]!;
     const short = o.short ? `-${o.short}, ` : '';
     return `${short}--${n}${o.type === 'string' ? ' VALUE' : ''}`;
   };
   const width = Math.max(10, ...names.map((n) => label(n).length));
-  for (const n of names) lines.push(`  ${label(n).padEnd(width)}  ${spec.help[n] ?? ''}`);
+  for (const n of names)
+    lines.push(
+      `  ${label(n).padEnd(width)}  ${spec.help[n] ?? (n === 'json' ? 'print one JSON document on stdout' : '')}`,
+    );
   lines.push(`  ${'-h, --help'.padEnd(width)}  show this help`);
   lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
   return lines.join('\n');
@@ -48,32 +57,47 @@ export function commandHelp(spec: CommandSpec): string {
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const [first, ...rest] = argv;
+  // Global options may come before the command: `vipc --json status` = `vipc status --json`.
+  const globals: string[] = [];
+  let i = 0;
+  while (argv[i] === '--json') globals.push(argv[i++]!);
+  const [first, ...tail] = argv.slice(i);
   if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
-    const target = first === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
-    if (first === 'help' && rest[0] && !target) {
-      process.stderr.write(`vipc: unknown command '${rest[0]}'\n\n${generalHelp()}\n`);
+    const found = first === 'help' && tail.length > 0 ? resolveCommand(tail) : undefined;
+    if (first === 'help' && tail.length > 0 && !found) {
+      process.stderr.write(`vipc: unknown command '${tail.join(' ')}'\n\n${generalHelp()}\n`);
       return EXIT_USAGE;
     }
-    process.stdout.write(`${target ? commandHelp(target) : generalHelp()}\n`);
+    process.stdout.write(`${found ? commandHelp(found.spec) : generalHelp()}\n`);
     return first === undefined ? EXIT_USAGE : EXIT_OK;
   }
   if (first === '--version' || first === '-V') {
     process.stdout.write(`${version()}\n`);
     return EXIT_OK;
   }
-  const spec = findCommand(first);
-  if (!spec) {
-    process.stderr.write(`vipc: unknown command '${first}' (see 'vipc --help')\n`);
+  const found = resolveCommand([first, ...tail]);
+  if (!found) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
+    if (group.length > 0) {
+      const sub =
+        tail[0] && !tail[0].startsWith('-')
+          ? `unknown subcommand '${first} ${tail[0]}'`
+          : `'${first}' needs a subcommand`;
+      process.stderr.write(
+        `vipc: ${sub}; one of:\n${group.map((c) => `  vipc ${c.name}  ${c.summary}`).join('\n')}\n`,
+      );
+    } else process.stderr.write(`vipc: unknown command '${first}' (see 'vipc --help')\n`);
     return EXIT_USAGE;
   }
+  const spec = found.spec;
+  const rest = [...found.args, ...globals];
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${commandHelp(spec)}\n`);
     return EXIT_OK;
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options: optionsOf(spec), allowPositionals: true, strict: true });
   } catch (err) {
     process.stderr.write(`vipc ${spec.name}: ${(err as Error).message}\nUsage: ${spec.usage}\n`);
     return EXIT_USAGE;

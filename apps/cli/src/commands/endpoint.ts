@@ -1,0 +1,71 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import type { CommandContext } from '../command.js';
+import { type Counters, type PingResult, runEcho, runPing, runSink, runSource } from '../endpoint.js';
+import { openLink } from '../link.js';
+import { linkOptions } from '../link-options.js';
+import { choiceOption, intOption } from '../traffic.js';
+
+/** A status file others (vipc status, the demo) read: replaced atomically. */
+function statusWriter(path: string | undefined) {
+  return (status: Record<string, unknown>) => {
+    if (!path) return;
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ pid: process.pid, at: new Date().toISOString(), ...status })}\n`);
+    renameSync(tmp, path);
+  };
+}
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const v = ctx.values;
+  const action = choiceOption(v.action, 'action', ['echo', 'sink', 'source', 'ping'] as const, 'echo');
+  const defaultRole = action === 'echo' || action === 'sink' ? 'backend' : 'frontend';
+  const link = linkOptions(v, defaultRole, ctx.signal);
+  const count = intOption(v.count, 'count', action === 'ping' ? 10_000 : 0, 0, 1e9);
+  const size = intOption(v.size, 'size', 64, 8, 65_536);
+  const window = intOption(v.window, 'window', Math.max(1, Math.min(64, link.queueSize / 2)), 1, 32_768);
+  const status = statusWriter(typeof v['status-file'] === 'string' ? v['status-file'] : undefined);
+  // NDJSON events on stdout with --json: this command runs long.
+  const event = (name: string, data: Record<string, unknown> = {}) => {
+    if (ctx.out.json) process.stdout.write(`${JSON.stringify({ event: name, ...data })}\n`);
+  };
+
+  status({ state: 'connecting', action, socket: link.socket, role: link.role });
+  event('link-connecting', { socket: link.socket, role: link.role, listen: link.listen });
+  let l: Awaited<ReturnType<typeof openLink>>;
+  try {
+    l = await openLink(link);
+  } catch (err) {
+    status({ state: 'error', action, error: (err as Error).message });
+    event('link-error', { message: (err as Error).message });
+    throw err;
+  }
+  status({ state: 'up', action, socket: link.socket, role: link.role });
+  event('link-up', { socket: link.socket, role: link.role, mode: link.mode, ring: link.ring });
+  ctx.out.log(`vipc endpoint: ${link.role} ${action} on ${link.socket}: link up`);
+
+  const onProgress = (c: Readonly<Counters>, elapsedS: number) => {
+    status({ state: 'up', action, ...c });
+    event('traffic-progress', { ...c, seconds: Math.round(elapsedS * 1000) / 1000 });
+  };
+  let result: Counters | PingResult;
+  try {
+    const common = { onProgress, progressMs: 250, signal: ctx.signal };
+    if (action === 'echo') result = await runEcho(l, common);
+    else if (action === 'sink') result = await runSink(l, { ...common, count, verify: true });
+    else if (action === 'source') result = await runSource(l, { ...common, count, size });
+    else
+      result = await runPing(l, {
+        ...common,
+        count,
+        size,
+        window,
+        idleMs: intOption(v.idle, 'idle', 5, 1, 3600) * 1000,
+      });
+  } finally {
+    await l.close().catch(() => {});
+  }
+  status({ state: 'done', action, ...result });
+  event('traffic-done', { action, ...result });
+  if (!ctx.out.json) ctx.out.print(JSON.stringify(result));
+  return 0;
+}
