@@ -1,0 +1,66 @@
+export {
+  type CgroupSetting,
+  type ConfigEntry,
+  ConfigLayout,
+  type EnvVar,
+  type IdMap,
+  isModelledKey,
+  type LxcConfig,
+  type MountEntry,
+  type NetConfig,
+  parseConfig,
+  parseMountEntry,
+  renderConfig,
+  renderMountEntry,
+  withoutLayout,
+} from './config.js';
+export {
+  type AttachOptions,
+  type BaseConfigOptions,
+  baseConfig,
+  Container,
+  type ContainerInfo,
+  type CreateOptions,
+  type ExecuteOptions,
+  Lxc,
+  type LxcOptions,
+  logExcerpt,
+  parseInfo,
+  type StartOptions,
+  type StopOptions,
+  type StopResult,
+} from './container.js';
+export {
+  BUSYBOX_PACKAGE,
+  BUSYBOX_PATHS,
+  CONTAINER_NAME_PATTERN,
+  CONTAINER_STATES,
+  type ContainerState,
+  DEFAULT_LXCPATH,
+  LOG_LEVELS,
+  type LogLevel,
+  LXC_PACKAGE,
+  NET_TYPES,
+  type NetType,
+} from './defs.js';
+export { LxcError, type LxcErrorCode, type LxcErrorDetails } from './errors.js';
+export {
+  buildRootfs,
+  DEFAULT_INIT,
+  findStaticBusybox,
+  isStaticElf,
+  type NodeRuntimeMode,
+  nodeRuntimeMounts,
+  parseLdd,
+  type Rootfs,
+  type RootfsOptions,
+} from './rootfs.js';
+export { type ExecResult, lxcTool, type RunOptions, run, which } from './run.js';
+export {
+  type BindOptions,
+  bindMount,
+  containerTarget,
+  fileMount,
+  hugetlbfsMount,
+  socketDirMount,
+} from './wiring.js';
