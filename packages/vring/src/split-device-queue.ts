@@ -1,0 +1,413 @@
+import {
+  DESCRIPTOR_SIZE,
+  MAX_CHAIN_BYTES,
+  SPLIT_AVAIL_ALIGN,
+  SPLIT_DESC_ALIGN,
+  SPLIT_USED_ALIGN,
+  VIRTQ_AVAIL_F_NO_INTERRUPT,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
+  VIRTQ_USED_F_NO_NOTIFY,
+} from './defs.js';
+import { DescriptorChain } from './descriptor-chain.js';
+import { VringError, type VringErrorCode } from './errors.js';
+import type { GuestMemory } from './guest-memory.js';
+import { vringNeedEvent } from './notification.js';
+import type { QueueAddresses, QueueFeatures, QueueState } from './queue-state.js';
+import { assertLittleEndian, ringBytes, toBigAddress, u16View, u32View } from './ring-views.js';
+import {
+  checkSplitSize,
+  splitAvailRingBytes,
+  splitDescTableBytes,
+  splitUsedRingBytes,
+} from './split-layout.js';
+
+export interface SplitQueueOptions {
+  memory: GuestMemory;
+  size: number;
+  addresses: QueueAddresses;
+  features?: QueueFeatures;
+  state?: QueueState;
+}
+
+/** @internal Thrown inside a walk; converted to a broken queue by the caller. */
+export function checkU16(v: unknown, what: string): number {
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffff) {
+    throw new VringError('INVALID_ARGUMENT', `${what} must be a u16 (got ${String(v)})`);
+  }
+  return v as number;
+}
+
+/**
+ * The device side of a split virtqueue (2.7): what a vhost-user back-end runs.
+ *
+ * Everything the driver wrote is validated (see the checklist in the README);
+ * a violation marks the queue broken (`broken`), throws a VringError with the
+ * rule's code, and leaves the queue's indexes where they were. Each descriptor
+ * is read exactly once into locals (no time-of-check/time-of-use gap).
+ */
+export class SplitDeviceQueue {
+  readonly size: number;
+  readonly memory: GuestMemory;
+  readonly features: Readonly<Required<QueueFeatures>>;
+  readonly addresses: Readonly<{ descTable: bigint; availRing: bigint; usedRing: bigint }>;
+  #mask: number;
+  #gen = -1;
+  #desc!: Uint32Array;
+  #avail!: Uint16Array;
+  #used16!: Uint16Array;
+  #used32!: Uint32Array;
+  #nextAvail = 0;
+  #availShadow = 0;
+  #nextUsed = 0;
+  #pending = 0;
+  #inflight: Uint8Array;
+  #notify = true;
+  #availEventWritten = -1;
+  #broken: VringError | null = null;
+
+  constructor(opts: SplitQueueOptions) {
+    assertLittleEndian();
+    checkSplitSize(opts.size);
+    this.size = opts.size;
+    this.#mask = opts.size - 1;
+    this.memory = opts.memory;
+    const f = opts.features ?? {};
+    this.features = Object.freeze({ eventIdx: !!f.eventIdx, indirect: !!f.indirect, inOrder: !!f.inOrder });
+    this.addresses = Object.freeze({
+      descTable: toBigAddress(opts.addresses.descTable, 'descTable'),
+      availRing: toBigAddress(opts.addresses.availRing, 'availRing'),
+      usedRing: toBigAddress(opts.addresses.usedRing, 'usedRing'),
+    });
+    this.#inflight = new Uint8Array(opts.size);
+    this.#mapRings();
+    if (opts.state) this.setState(opts.state);
+  }
+
+  #mapRings(): void {
+    const m = this.memory;
+    const n = this.size;
+    const gen = m.generation;
+    const desc = ringBytes(
+      m,
+      this.addresses.descTable,
+      splitDescTableBytes(n),
+      SPLIT_DESC_ALIGN,
+      'descriptor table',
+    );
+    const avail = ringBytes(
+      m,
+      this.addresses.availRing,
+      splitAvailRingBytes(n),
+      SPLIT_AVAIL_ALIGN,
+      'available ring',
+    );
+    const used = ringBytes(m, this.addresses.usedRing, splitUsedRingBytes(n), SPLIT_USED_ALIGN, 'used ring');
+    this.#desc = u32View(desc);
+    this.#avail = u16View(avail);
+    // u16 view for flags, idx and avail_event; u32 view for the {id, len} elements.
+    this.#used16 = u16View(used.subarray(0, splitUsedRingBytes(n)));
+    this.#used32 = u32View(used.subarray(0, 4 + 8 * n));
+    this.#gen = gen;
+  }
+
+  #refresh(): void {
+    if (this.#broken !== null) {
+      throw new VringError('QUEUE_BROKEN', `the queue is broken: ${this.#broken.message}`, {
+        cause: this.#broken,
+      });
+    }
+    if (this.memory.generation !== this.#gen) {
+      try {
+        this.#mapRings();
+      } catch (err) {
+        this.#break(err as VringError);
+      }
+    }
+  }
+
+  #break(err: VringError): never {
+    this.#broken = err;
+    throw err;
+  }
+
+  #fail(code: VringErrorCode, message: string): never {
+    this.#break(new VringError(code, message));
+  }
+
+  /** The first violation found, or null. A broken queue is never processed again (until reset()). */
+  get broken(): VringError | null {
+    return this.#broken;
+  }
+
+  /** Whether the driver has made chains available that pop() has not taken yet. */
+  hasAvailable(): boolean {
+    this.#refresh();
+    if (this.#availShadow !== this.#nextAvail) return true;
+    return this.#loadAvailIdx() !== this.#nextAvail;
+  }
+
+  #loadAvailIdx(): number {
+    const idx = Atomics.load(this.#avail, 1);
+    if (((idx - this.#nextAvail) & 0xffff) > this.size) {
+      this.#fail(
+        'AVAIL_INDEX_OVERRUN',
+        `avail.idx ${idx} is ${(idx - this.#nextAvail) & 0xffff} ahead of the next avail index ${this.#nextAvail}, more than the queue size ${this.size}`,
+      );
+    }
+    this.#availShadow = idx;
+    return idx;
+  }
+
+  /**
+   * The next available chain, validated, or null when there is none. Throws a
+   * VringError (and the queue is broken) when the driver wrote something invalid.
+   */
+  pop(): DescriptorChain | null {
+    this.#refresh();
+    if (this.#availShadow === this.#nextAvail) {
+      if (this.#loadAvailIdx() === this.#nextAvail) {
+        // Empty. With EVENT_IDX, ask for a kick at the next chain, then look again
+        // (the driver may have published between our load and our store).
+        if (!this.features.eventIdx || !this.#notify || this.#availEventWritten === this.#nextAvail)
+          return null;
+        Atomics.store(this.#used16, 2 + 4 * this.size, this.#nextAvail);
+        this.#availEventWritten = this.#nextAvail;
+        if (this.#loadAvailIdx() === this.#nextAvail) return null;
+      }
+    }
+    const slot = this.#nextAvail & this.#mask;
+    const head = this.#avail[2 + slot]!;
+    if (head >= this.size) {
+      this.#fail(
+        'INVALID_DESCRIPTOR_INDEX',
+        `avail.ring[${slot}] holds head ${head}, not below the queue size ${this.size}`,
+      );
+    }
+    if (this.#inflight[head] !== 0) {
+      this.#fail(
+        'INVALID_DESCRIPTOR_INDEX',
+        `head ${head} was made available again while still in use by the device`,
+      );
+    }
+    const chain = this.#walk(head);
+    this.#inflight[head] = 1;
+    this.#nextAvail = (this.#nextAvail + 1) & 0xffff;
+    return chain;
+  }
+
+  #walk(head: number): DescriptorChain {
+    const memory = this.memory;
+    let table = this.#desc;
+    let tableSize = this.size;
+    let idx = head;
+    let hops = 0;
+    let maxHops = this.size;
+    let inIndirect = false;
+    let sawWritable = false;
+    let readableLength = 0;
+    let writableLength = 0;
+    let nReadable = 0;
+    let count = 0;
+    const bytes: Uint8Array[] = [];
+    const offsets: number[] = [];
+    const lengths: number[] = [];
+    for (;;) {
+      if (++hops > maxHops) {
+        this.#fail(
+          'DESCRIPTOR_LOOP',
+          `chain at head ${head} has more than ${maxHops} descriptors${inIndirect ? ' in its indirect table' : ''}: a loop`,
+        );
+      }
+      count++;
+      // Read the descriptor once; only the copies below are used.
+      const w = idx << 2;
+      const lo = table[w]!;
+      const hi = table[w + 1]!;
+      const len = table[w + 2]!;
+      const fn = table[w + 3]!;
+      const flags = fn & 0xffff;
+      const next = fn >>> 16;
+      if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
+        if (!this.features.indirect) {
+          this.#fail(
+            'INDIRECT_NOT_NEGOTIATED',
+            `descriptor ${idx} of chain ${head} is indirect, but VIRTIO_F_INDIRECT_DESC was not negotiated`,
+          );
+        }
+        if (inIndirect)
+          this.#fail(
+            'NESTED_INDIRECT',
+            `indirect table of chain ${head} holds another indirect descriptor (${idx})`,
+          );
+        if ((flags & VIRTQ_DESC_F_NEXT) !== 0) {
+          this.#fail('INDIRECT_WITH_NEXT', `descriptor ${idx} of chain ${head} has both INDIRECT and NEXT`);
+        }
+        if (len === 0 || len % DESCRIPTOR_SIZE !== 0) {
+          this.#fail(
+            'INVALID_INDIRECT_TABLE',
+            `indirect table of chain ${head} has length ${len}, not a non-zero multiple of 16`,
+          );
+        }
+        const e = memory.resolve(lo, hi, len);
+        if (e === undefined) {
+          this.#fail(
+            'ADDRESS_OUT_OF_BOUNDS',
+            `indirect table ${addrText(lo, hi)}+${len} of chain ${head} is outside guest memory`,
+          );
+        }
+        const off = e.bytes.byteOffset + memory.resolvedOffset;
+        table =
+          off % 4 === 0
+            ? new Uint32Array(e.bytes.buffer, off, len >>> 2)
+            : // Unaligned table: take a private copy (read once, like every descriptor).
+              new Uint32Array(e.bytes.slice(memory.resolvedOffset, memory.resolvedOffset + len).buffer);
+        tableSize = len / DESCRIPTOR_SIZE;
+        maxHops = tableSize;
+        hops = 0;
+        idx = 0;
+        inIndirect = true;
+        continue;
+      }
+      if ((flags & VIRTQ_DESC_F_WRITE) !== 0) {
+        sawWritable = true;
+        writableLength += len;
+      } else {
+        if (sawWritable) {
+          this.#fail(
+            'READABLE_AFTER_WRITABLE',
+            `descriptor ${idx} of chain ${head} is device-readable but follows a writable one`,
+          );
+        }
+        readableLength += len;
+        nReadable++;
+      }
+      if (readableLength + writableLength > MAX_CHAIN_BYTES) {
+        this.#fail('CHAIN_TOO_LONG', `chain at head ${head} is longer than 2^32 bytes`);
+      }
+      const e = memory.resolve(lo, hi, len);
+      if (e === undefined) {
+        this.#fail(
+          'ADDRESS_OUT_OF_BOUNDS',
+          `descriptor ${idx} of chain ${head} (${addrText(lo, hi)}+${len}) is outside guest memory`,
+        );
+      }
+      bytes.push(e.bytes);
+      offsets.push(memory.resolvedOffset);
+      lengths.push(len);
+      if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
+      if (next >= tableSize) {
+        this.#fail(
+          'INVALID_DESCRIPTOR_INDEX',
+          `descriptor ${idx} of chain ${head} points to ${next}, beyond the ${inIndirect ? 'indirect table' : 'descriptor table'} of ${tableSize}`,
+        );
+      }
+      idx = next;
+    }
+    return new DescriptorChain(
+      head,
+      count,
+      this.#gen,
+      bytes,
+      offsets,
+      lengths,
+      nReadable,
+      readableLength,
+      writableLength,
+    );
+  }
+
+  /** Records a used element (visible to the driver at the next publishUsed()). */
+  addUsed(head: number, writtenLen: number): void {
+    this.#refresh();
+    if (!Number.isInteger(head) || head < 0 || head >= this.size) {
+      throw new VringError(
+        'INVALID_ARGUMENT',
+        `head must be an integer below ${this.size} (got ${String(head)})`,
+      );
+    }
+    if (!Number.isInteger(writtenLen) || writtenLen < 0 || writtenLen > 0xffffffff) {
+      throw new VringError('INVALID_ARGUMENT', `written length must be a u32 (got ${String(writtenLen)})`);
+    }
+    if (this.#pending >= this.size) {
+      throw new VringError(
+        'INVALID_ARGUMENT',
+        `more than ${this.size} used elements recorded without publishUsed()`,
+      );
+    }
+    this.#inflight[head] = 0;
+    const slot = (this.#nextUsed + this.#pending) & this.#mask;
+    const used32 = this.#used32;
+    used32[1 + 2 * slot] = head;
+    used32[2 + 2 * slot] = writtenLen;
+    this.#pending++;
+  }
+
+  /**
+   * Makes every recorded used element visible with one used.idx store. Returns
+   * true when the driver must be notified (flags or EVENT_IDX).
+   */
+  publishUsed(): boolean {
+    this.#refresh();
+    if (this.#pending === 0) return false;
+    const old = this.#nextUsed;
+    const idx = (old + this.#pending) & 0xffff;
+    Atomics.store(this.#used16, 1, idx);
+    this.#nextUsed = idx;
+    this.#pending = 0;
+    if (this.features.eventIdx) return vringNeedEvent(Atomics.load(this.#avail, 2 + this.size), idx, old);
+    return (Atomics.load(this.#avail, 0) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
+  }
+
+  /**
+   * Asks the driver for kicks again, then re-checks the ring: returns true when
+   * chains are already available (process them instead of sleeping).
+   */
+  enableNotifications(): boolean {
+    this.#refresh();
+    this.#notify = true;
+    if (this.features.eventIdx) {
+      Atomics.store(this.#used16, 2 + 4 * this.size, this.#nextAvail);
+      this.#availEventWritten = this.#nextAvail;
+    } else {
+      Atomics.store(this.#used16, 0, 0);
+    }
+    return this.hasAvailable();
+  }
+
+  /** Asks the driver not to kick (a hint; with EVENT_IDX at most one more kick comes). */
+  disableNotifications(): void {
+    this.#refresh();
+    this.#notify = false;
+    if (!this.features.eventIdx) Atomics.store(this.#used16, 0, VIRTQ_USED_F_NO_NOTIFY);
+  }
+
+  state(): QueueState {
+    return { nextAvail: this.#nextAvail, nextUsed: this.#nextUsed };
+  }
+
+  /** Restores indexes (SET_VRING_BASE / reconnect). Pending used elements and in-flight tracking are dropped. */
+  setState(s: QueueState): void {
+    const nextAvail = checkU16(s.nextAvail, 'nextAvail');
+    const nextUsed = checkU16(s.nextUsed, 'nextUsed');
+    this.#nextAvail = nextAvail;
+    this.#availShadow = nextAvail;
+    this.#nextUsed = nextUsed;
+    this.#pending = 0;
+    this.#inflight.fill(0);
+    this.#availEventWritten = -1;
+  }
+
+  /** Back to the initial state (indexes 0, not broken). Guest memory is not touched. */
+  reset(): void {
+    this.#broken = null;
+    this.#notify = true;
+    this.setState({ nextAvail: 0, nextUsed: 0 });
+    this.#gen = -1;
+  }
+}
+
+function addrText(lo: number, hi: number): string {
+  return `0x${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)}`;
+}

@@ -1,0 +1,493 @@
+import {
+  DESCRIPTOR_SIZE,
+  MAX_CHAIN_BYTES,
+  SPLIT_AVAIL_ALIGN,
+  SPLIT_DESC_ALIGN,
+  SPLIT_USED_ALIGN,
+  VIRTQ_AVAIL_F_NO_INTERRUPT,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
+  VIRTQ_USED_F_NO_NOTIFY,
+} from './defs.js';
+import { VringError, type VringErrorCode } from './errors.js';
+import type { GuestMemory } from './guest-memory.js';
+import { vringNeedEvent } from './notification.js';
+import type { QueueState } from './queue-state.js';
+import { assertLittleEndian, ringBytes, toBigAddress, u16View, u32View } from './ring-views.js';
+import { checkU16, type SplitQueueOptions } from './split-device-queue.js';
+import {
+  checkSplitSize,
+  splitAvailRingBytes,
+  splitDescTableBytes,
+  splitUsedRingBytes,
+} from './split-layout.js';
+
+/** One buffer of a chain the driver adds, by guest address. */
+export interface DriverBuffer {
+  addr: bigint | number;
+  len: number;
+  /** Device-writable (default false: device-readable). Writable buffers come after readable ones. */
+  writable?: boolean;
+}
+
+/** A used element returned by popUsed(). */
+export interface UsedBuffer {
+  head: number;
+  /** Bytes the device says it wrote (checked against the chain's writable capacity). */
+  len: number;
+  token: unknown;
+}
+
+export interface AddOptions {
+  /**
+   * Put the buffers in an indirect table at this guest address (16 bytes per
+   * buffer, memory the caller owns until the chain is used). Needs `indirect`.
+   */
+  indirectTable?: bigint | number;
+}
+
+const TWO_32 = 4294967296;
+
+/** @internal Validated buffer list as lo/hi words. */
+export interface CheckedBuffers {
+  lo: number[];
+  hi: number[];
+  len: number[];
+  writable: boolean[];
+  writableBytes: number;
+}
+
+/** @internal Caller-side checks shared by both driver queues (no queue state changes). */
+export function checkBuffers(memory: GuestMemory, buffers: readonly DriverBuffer[]): CheckedBuffers {
+  if (!Array.isArray(buffers) || buffers.length === 0) {
+    throw new VringError('INVALID_ARGUMENT', 'a chain needs at least one buffer');
+  }
+  const out: CheckedBuffers = { lo: [], hi: [], len: [], writable: [], writableBytes: 0 };
+  let total = 0;
+  let sawWritable = false;
+  for (let i = 0; i < buffers.length; i++) {
+    const b = buffers[i]!;
+    const len = b.len;
+    if (!Number.isInteger(len) || len < 0 || len > 0xffffffff) {
+      throw new VringError('INVALID_ARGUMENT', `buffer ${i}: len must be a u32 (got ${String(len)})`);
+    }
+    let lo: number;
+    let hi: number;
+    if (typeof b.addr === 'number' && Number.isSafeInteger(b.addr) && b.addr >= 0) {
+      lo = b.addr % TWO_32;
+      hi = Math.floor(b.addr / TWO_32);
+    } else {
+      const a = toBigAddress(b.addr, `buffer ${i} addr`);
+      lo = Number(a & 0xffffffffn);
+      hi = Number(a >> 32n);
+    }
+    if (memory.resolve(lo, hi, len) === undefined) {
+      throw new VringError(
+        'ADDRESS_OUT_OF_BOUNDS',
+        `buffer ${i} (${String(b.addr)}+${len}) is not inside one region of guest memory`,
+      );
+    }
+    const w = b.writable === true;
+    if (w) {
+      sawWritable = true;
+      out.writableBytes += len;
+    } else if (sawWritable) {
+      throw new VringError('INVALID_ARGUMENT', `buffer ${i} is device-readable but follows a writable one`);
+    }
+    total += len;
+    if (total > MAX_CHAIN_BYTES)
+      throw new VringError('INVALID_ARGUMENT', 'a chain may not exceed 2^32 bytes');
+    out.lo.push(lo);
+    out.hi.push(hi);
+    out.len.push(len);
+    out.writable.push(w);
+  }
+  return out;
+}
+
+/**
+ * The driver side of a split virtqueue (2.7): what a vhost-user front-end or
+ * virtio-user runs. The driver owns the ring memory: a fresh queue assumes it
+ * zeroed; reset() zeroes it.
+ *
+ * The free list lives in local memory, so a hostile device cannot corrupt it;
+ * every used element is validated (id in flight, length within the chain's
+ * writable capacity, used.idx not running ahead).
+ */
+export class SplitDriverQueue {
+  readonly size: number;
+  readonly memory: GuestMemory;
+  readonly features: Readonly<{ eventIdx: boolean; indirect: boolean; inOrder: boolean }>;
+  readonly addresses: Readonly<{ descTable: bigint; availRing: bigint; usedRing: bigint }>;
+  #mask: number;
+  #gen = -1;
+  #desc!: Uint32Array;
+  #avail!: Uint16Array;
+  #used16!: Uint16Array;
+  #used32!: Uint32Array;
+  // local bookkeeping
+  #freeNext: Uint16Array;
+  #freeHead = 0;
+  #freeTail = 0;
+  #numFree: number;
+  #chainLen: Uint16Array;
+  #chainTail: Uint16Array;
+  #chainCap: Float64Array;
+  #inflight: Uint8Array;
+  #tokens: unknown[];
+  #fifo: Uint16Array;
+  #fifoStart = 0;
+  #fifoCount = 0;
+  #inflightCount = 0;
+  #availNext = 0;
+  #availPublished = 0;
+  #lastUsed = 0;
+  #usedShadow = 0;
+  #callbacks = true;
+  #usedEventWritten = -1;
+  #broken: VringError | null = null;
+
+  constructor(opts: SplitQueueOptions) {
+    assertLittleEndian();
+    checkSplitSize(opts.size);
+    const n = opts.size;
+    this.size = n;
+    this.#mask = n - 1;
+    this.memory = opts.memory;
+    const f = opts.features ?? {};
+    this.features = Object.freeze({ eventIdx: !!f.eventIdx, indirect: !!f.indirect, inOrder: !!f.inOrder });
+    this.addresses = Object.freeze({
+      descTable: toBigAddress(opts.addresses.descTable, 'descTable'),
+      availRing: toBigAddress(opts.addresses.availRing, 'availRing'),
+      usedRing: toBigAddress(opts.addresses.usedRing, 'usedRing'),
+    });
+    this.#freeNext = new Uint16Array(n);
+    this.#chainLen = new Uint16Array(n);
+    this.#chainTail = new Uint16Array(n);
+    this.#chainCap = new Float64Array(n);
+    this.#inflight = new Uint8Array(n);
+    this.#tokens = new Array<unknown>(n).fill(undefined);
+    this.#fifo = new Uint16Array(n);
+    this.#numFree = n;
+    this.#initFreeList();
+    this.#mapRings();
+    if (opts.state) this.#restore(opts.state);
+  }
+
+  #initFreeList(): void {
+    const n = this.size;
+    for (let i = 0; i < n; i++) this.#freeNext[i] = (i + 1) & this.#mask;
+    this.#freeHead = 0;
+    this.#freeTail = n - 1;
+    this.#numFree = n;
+    this.#chainLen.fill(0);
+    this.#inflight.fill(0);
+    this.#tokens.fill(undefined);
+    this.#fifoStart = 0;
+    this.#fifoCount = 0;
+    this.#inflightCount = 0;
+  }
+
+  #mapRings(): void {
+    const m = this.memory;
+    const n = this.size;
+    const gen = m.generation;
+    const desc = ringBytes(
+      m,
+      this.addresses.descTable,
+      splitDescTableBytes(n),
+      SPLIT_DESC_ALIGN,
+      'descriptor table',
+    );
+    const avail = ringBytes(
+      m,
+      this.addresses.availRing,
+      splitAvailRingBytes(n),
+      SPLIT_AVAIL_ALIGN,
+      'available ring',
+    );
+    const used = ringBytes(m, this.addresses.usedRing, splitUsedRingBytes(n), SPLIT_USED_ALIGN, 'used ring');
+    this.#desc = u32View(desc);
+    this.#avail = u16View(avail);
+    this.#used16 = u16View(used);
+    this.#used32 = u32View(used.subarray(0, 4 + 8 * n));
+    this.#gen = gen;
+  }
+
+  #refresh(): void {
+    if (this.#broken !== null) {
+      throw new VringError('QUEUE_BROKEN', `the queue is broken: ${this.#broken.message}`, {
+        cause: this.#broken,
+      });
+    }
+    if (this.memory.generation !== this.#gen) {
+      try {
+        this.#mapRings();
+      } catch (err) {
+        this.#broken = err as VringError;
+        throw err;
+      }
+    }
+  }
+
+  #fail(code: VringErrorCode, message: string): never {
+    const err = new VringError(code, message);
+    this.#broken = err;
+    throw err;
+  }
+
+  get broken(): VringError | null {
+    return this.#broken;
+  }
+
+  /** Free descriptors (a direct chain of k buffers needs k; an indirect one needs 1). */
+  freeCount(): number {
+    return this.#numFree;
+  }
+
+  /** Chains added and not yet returned by popUsed(). */
+  inFlight(): number {
+    return this.#inflightCount;
+  }
+
+  /**
+   * Adds one chain; returns its head id, or -1 if there are not enough free
+   * descriptors. Not visible to the device until publish().
+   */
+  add(buffers: readonly DriverBuffer[], token?: unknown, options?: AddOptions): number {
+    this.#refresh();
+    const c = checkBuffers(this.memory, buffers);
+    const k = c.len.length;
+    if (options?.indirectTable !== undefined) {
+      if (!this.features.indirect) {
+        throw new VringError(
+          'INVALID_ARGUMENT',
+          'indirect tables need the indirect feature (VIRTIO_F_INDIRECT_DESC)',
+        );
+      }
+      if (this.#numFree < 1) return -1;
+      const tableAddr = toBigAddress(options.indirectTable, 'indirectTable');
+      const bytes = this.memory.slice(tableAddr, k * DESCRIPTOR_SIZE);
+      if (bytes.byteOffset % 4 !== 0) {
+        throw new VringError('MISALIGNED_RING', 'the indirect table must be 4-byte aligned in its buffer');
+      }
+      const t = u32View(bytes);
+      for (let i = 0; i < k; i++) {
+        const w = i << 2;
+        t[w] = c.lo[i]!;
+        t[w + 1] = c.hi[i]!;
+        t[w + 2] = c.len[i]!;
+        t[w + 3] =
+          (c.writable[i] ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < k ? VIRTQ_DESC_F_NEXT | ((i + 1) << 16) : 0);
+      }
+      const head = this.#take(1);
+      const w = head << 2;
+      const d = this.#desc;
+      d[w] = Number(tableAddr & 0xffffffffn);
+      d[w + 1] = Number(tableAddr >> 32n);
+      d[w + 2] = k * DESCRIPTOR_SIZE;
+      d[w + 3] = VIRTQ_DESC_F_INDIRECT;
+      this.#chainTail[head] = head;
+      return this.#queue(head, 1, c.writableBytes, token);
+    }
+    if (k > this.#numFree) return -1;
+    const head = this.#freeHead;
+    const d = this.#desc;
+    let idx = head;
+    for (let i = 0; i < k; i++) {
+      const next = this.#freeNext[idx]!;
+      const w = idx << 2;
+      d[w] = c.lo[i]!;
+      d[w + 1] = c.hi[i]!;
+      d[w + 2] = c.len[i]!;
+      d[w + 3] =
+        (c.writable[i] ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < k ? VIRTQ_DESC_F_NEXT | (next << 16) : 0);
+      if (i + 1 < k) idx = next;
+    }
+    this.#freeHead = this.#freeNext[idx]!;
+    this.#numFree -= k;
+    this.#chainTail[head] = idx;
+    return this.#queue(head, k, c.writableBytes, token);
+  }
+
+  #take(k: number): number {
+    const head = this.#freeHead;
+    let idx = head;
+    for (let i = 1; i < k; i++) idx = this.#freeNext[idx]!;
+    this.#freeHead = this.#freeNext[idx]!;
+    this.#numFree -= k;
+    return head;
+  }
+
+  #queue(head: number, k: number, cap: number, token: unknown): number {
+    this.#chainLen[head] = k;
+    this.#chainCap[head] = cap;
+    this.#inflight[head] = 1;
+    this.#tokens[head] = token;
+    this.#fifo[(this.#fifoStart + this.#fifoCount) & this.#mask] = head;
+    this.#fifoCount++;
+    this.#inflightCount++;
+    this.#avail[2 + (this.#availNext & this.#mask)] = head;
+    this.#availNext = (this.#availNext + 1) & 0xffff;
+    return head;
+  }
+
+  /** Publishes the added chains with one avail.idx store. Returns true when the device must be kicked. */
+  publish(): boolean {
+    this.#refresh();
+    const idx = this.#availNext;
+    const old = this.#availPublished;
+    if (idx === old) return false;
+    Atomics.store(this.#avail, 1, idx);
+    this.#availPublished = idx;
+    if (this.features.eventIdx)
+      return vringNeedEvent(Atomics.load(this.#used16, 2 + 4 * this.size), idx, old);
+    return (Atomics.load(this.#used16, 0) & VIRTQ_USED_F_NO_NOTIFY) === 0;
+  }
+
+  #loadUsedIdx(): number {
+    const idx = Atomics.load(this.#used16, 1);
+    const ahead = (idx - this.#lastUsed) & 0xffff;
+    if (ahead > this.#inflightCount) {
+      this.#fail(
+        'USED_INDEX_OVERRUN',
+        `used.idx ${idx} is ${ahead} ahead of the last used index ${this.#lastUsed}, but only ${this.#inflightCount} chains are in flight`,
+      );
+    }
+    this.#usedShadow = idx;
+    return idx;
+  }
+
+  /** Whether the device has returned chains popUsed() has not taken yet. */
+  hasUsed(): boolean {
+    this.#refresh();
+    if (this.#usedShadow !== this.#lastUsed) return true;
+    return this.#loadUsedIdx() !== this.#lastUsed;
+  }
+
+  /** The next used element, validated, or null. */
+  popUsed(): UsedBuffer | null {
+    this.#refresh();
+    if (this.#usedShadow === this.#lastUsed) {
+      if (this.#loadUsedIdx() === this.#lastUsed) {
+        if (!this.features.eventIdx || !this.#callbacks || this.#usedEventWritten === this.#lastUsed)
+          return null;
+        Atomics.store(this.#avail, 2 + this.size, this.#lastUsed);
+        this.#usedEventWritten = this.#lastUsed;
+        if (this.#loadUsedIdx() === this.#lastUsed) return null;
+      }
+    }
+    const slot = this.#lastUsed & this.#mask;
+    const id = this.#used32[1 + 2 * slot]!;
+    const len = this.#used32[2 + 2 * slot]!;
+    if (id >= this.size || this.#inflight[id] !== 1) {
+      this.#fail('INVALID_USED_ID', `used.ring[${slot}].id ${id} is not the head of a chain in flight`);
+    }
+    let head = id;
+    let usedLen = len;
+    let consume = true;
+    if (this.features.inOrder) {
+      const front = this.#fifo[this.#fifoStart]!;
+      if (front !== id) {
+        // IN_ORDER batching (2.7.9): one used element stands for every earlier chain.
+        head = front;
+        usedLen = 0;
+        consume = false;
+      }
+    }
+    if (usedLen > this.#chainCap[head]!) {
+      this.#fail(
+        'INVALID_USED_LENGTH',
+        `used.ring[${slot}].len ${usedLen} exceeds the ${this.#chainCap[head]} writable bytes of chain ${head}`,
+      );
+    }
+    // Validated: now update state.
+    if (consume) this.#lastUsed = (this.#lastUsed + 1) & 0xffff;
+    if (this.features.inOrder) {
+      this.#fifoStart = (this.#fifoStart + 1) & this.#mask;
+      this.#fifoCount--;
+    }
+    const token = this.#tokens[head];
+    this.#tokens[head] = undefined;
+    this.#inflight[head] = 0;
+    this.#inflightCount--;
+    this.#release(head);
+    return { head, len: usedLen, token };
+  }
+
+  #release(head: number): void {
+    const k = this.#chainLen[head]!;
+    const tail = this.#chainTail[head]!;
+    if (this.#numFree === 0) {
+      this.#freeHead = head;
+    } else if (this.features.inOrder) {
+      // FIFO free list: descriptors are reused in ring order, as in-order devices expect.
+      this.#freeNext[this.#freeTail] = head;
+    } else {
+      this.#freeNext[tail] = this.#freeHead;
+      this.#freeHead = head;
+    }
+    if (this.#numFree === 0 || this.features.inOrder) this.#freeTail = tail;
+    this.#numFree += k;
+  }
+
+  /**
+   * Asks the device for used-buffer notifications again, then re-checks:
+   * returns true when used elements are already waiting.
+   */
+  enableCallbacks(): boolean {
+    this.#refresh();
+    this.#callbacks = true;
+    if (this.features.eventIdx) {
+      Atomics.store(this.#avail, 2 + this.size, this.#lastUsed);
+      this.#usedEventWritten = this.#lastUsed;
+    } else {
+      Atomics.store(this.#avail, 0, 0);
+    }
+    return this.hasUsed();
+  }
+
+  /** Asks the device not to notify (a hint; with EVENT_IDX at most one more notification comes). */
+  disableCallbacks(): void {
+    this.#refresh();
+    this.#callbacks = false;
+    if (!this.features.eventIdx) Atomics.store(this.#avail, 0, VIRTQ_AVAIL_F_NO_INTERRUPT);
+  }
+
+  state(): QueueState {
+    return { nextAvail: this.#availNext, nextUsed: this.#lastUsed };
+  }
+
+  #restore(s: QueueState): void {
+    const a = checkU16(s.nextAvail, 'nextAvail');
+    const u = checkU16(s.nextUsed, 'nextUsed');
+    if (a !== u) {
+      throw new VringError(
+        'INVALID_ARGUMENT',
+        'a driver can only be restored with no chains in flight (nextAvail = nextUsed)',
+      );
+    }
+    this.#availNext = a;
+    this.#availPublished = a;
+    this.#lastUsed = u;
+    this.#usedShadow = u;
+  }
+
+  /** Zeroes the rings (the driver owns them) and returns to the initial state. */
+  reset(): void {
+    this.#broken = null;
+    this.#gen = -1;
+    this.#refresh();
+    new Uint8Array(this.#desc.buffer, this.#desc.byteOffset, this.#desc.byteLength).fill(0);
+    new Uint8Array(this.#avail.buffer, this.#avail.byteOffset, this.#avail.byteLength).fill(0);
+    new Uint8Array(this.#used16.buffer, this.#used16.byteOffset, this.#used16.byteLength).fill(0);
+    this.#initFreeList();
+    this.#availNext = 0;
+    this.#availPublished = 0;
+    this.#lastUsed = 0;
+    this.#usedShadow = 0;
+    this.#callbacks = true;
+    this.#usedEventWritten = -1;
+  }
+}

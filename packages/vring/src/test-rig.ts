@@ -1,0 +1,67 @@
+// Test-only helpers (not part of the published entry points).
+import { GuestMemory } from './guest-memory.js';
+import type { QueueFeatures } from './queue-state.js';
+import { SplitDeviceQueue } from './split-device-queue.js';
+import { SplitDriverQueue } from './split-driver-queue.js';
+import { splitLayout } from './split-layout.js';
+
+export interface SplitRig {
+  memory: GuestMemory;
+  buffer: ArrayBuffer | SharedArrayBuffer;
+  bytes: Uint8Array;
+  view: DataView;
+  base: bigint;
+  ring: ReturnType<typeof splitLayout>;
+  /** Guest address of the data area (after the rings, 4 KiB aligned). */
+  data: bigint;
+  dataBytes: number;
+  addresses: { descTable: bigint; availRing: bigint; usedRing: bigint };
+  driver: SplitDriverQueue;
+  device: SplitDeviceQueue;
+  /** Byte offset in `buffer` of a guest address. */
+  off(addr: bigint | number): number;
+}
+
+export function splitRig(
+  opts: { size?: number; features?: QueueFeatures; dataBytes?: number; base?: bigint; shared?: boolean } = {},
+): SplitRig {
+  const size = opts.size ?? 8;
+  const base = opts.base ?? 0x10000n;
+  const ring = splitLayout(size);
+  const ringBytes = Math.ceil(ring.totalBytes / 4096) * 4096;
+  const dataBytes = opts.dataBytes ?? 65536;
+  const total = ringBytes + dataBytes;
+  const buffer = opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total);
+  const memory = new GuestMemory([{ guestAddress: base, size: total, buffer }]);
+  const addresses = {
+    descTable: base + BigInt(ring.descTable),
+    availRing: base + BigInt(ring.availRing),
+    usedRing: base + BigInt(ring.usedRing),
+  };
+  const features = opts.features ?? {};
+  return {
+    memory,
+    buffer,
+    bytes: new Uint8Array(buffer),
+    view: new DataView(buffer),
+    base,
+    ring,
+    data: base + BigInt(ringBytes),
+    dataBytes,
+    addresses,
+    driver: new SplitDriverQueue({ memory, size, addresses, features }),
+    device: new SplitDeviceQueue({ memory, size, addresses, features }),
+    off: (addr) => Number(BigInt(addr) - base),
+  };
+}
+
+export function catchCode(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    const c = (e as { code?: string }).code;
+    if (c === undefined) throw e;
+    return c;
+  }
+  return undefined;
+}
