@@ -121,6 +121,44 @@ export const COMMANDS: CommandSpec[] = [
     ],
     load: () => import('./commands/endpoint.js'),
   },
+  {
+    name: 'send',
+    summary: 'send messages on a vhost-user link: stdin lines, length-prefixed frames, or generated traffic',
+    usage:
+      'vipc send --socket PATH [--role frontend|backend] [--listen] [--count N --size B | --binary] [--json]',
+    help: {
+      ...LINK_HELP,
+      role: 'frontend (default: the virtio driver side) or backend',
+      count: 'send N generated messages instead of reading stdin',
+      size: 'bytes per generated message (default 64)',
+      binary: 'stdin holds frames: a 4-byte big-endian length, then the bytes',
+      json: 'print one final JSON document: sent, bytes',
+    },
+    options: { ...LINK_OPTIONS, count: str, size: str, binary: flag, json },
+    examples: [
+      'printf "hello\\nworld\\n" | vipc send --socket /run/vipc/l.sock',
+      'vipc send --socket /tmp/vhost.sock --count 100000 --size 64 --json   # into testpmd net_vhost',
+    ],
+    load: () => import('./commands/send.js'),
+  },
+  {
+    name: 'recv',
+    summary: 'receive messages from a vhost-user link: as stdout lines, length-prefixed frames, or counted',
+    usage: 'vipc recv --socket PATH [--role backend|frontend] [--listen] [--count N] [--binary] [--json]',
+    help: {
+      ...LINK_HELP,
+      role: 'backend (default: the vhost device side) or frontend',
+      count: 'stop after N messages (default: until the peer goes away)',
+      binary: 'write frames (a 4-byte big-endian length, then the bytes) instead of lines',
+      json: 'print only one final JSON document: received, bytes',
+    },
+    options: { ...LINK_OPTIONS, count: str, binary: flag, json },
+    examples: [
+      'vipc recv --socket /run/vipc/l.sock --listen',
+      'vipc recv --socket /tmp/virtio.sock --listen --count 128 --json   # from testpmd net_virtio_user',
+    ],
+    load: () => import('./commands/recv.js'),
+  },
 ];
 
 export function findCommand(name: string): CommandSpec | undefined {

@@ -5,13 +5,18 @@
  * Layout of a generated message (little-endian):
  *   0..3  magic 'vipc' (0x63706976)
  *   4..7  sequence number (u32)
- *   8..   payload: byte i = (seq + i) & 0xff
+ *   8..   payload: byte i = (i + s) & 0xff, s = the sum of seq's four bytes
+ *         (so a flipped bit anywhere, header included, is detected once there is a payload)
  * Messages shorter than 8 bytes carry only a prefix of that header.
  */
 import { usageError } from './errors.js';
 
 export const TRAFFIC_MAGIC = 0x63706976;
 export const HEADER_BYTES = 8;
+
+function seqSum(seq: number): number {
+  return (seq & 0xff) + ((seq >>> 8) & 0xff) + ((seq >>> 16) & 0xff) + (seq >>> 24);
+}
 
 export function makeMessage(seq: number, size: number, into?: Uint8Array): Uint8Array {
   const buf = into && into.length === size ? into : new Uint8Array(size);
@@ -20,7 +25,8 @@ export function makeMessage(seq: number, size: number, into?: Uint8Array): Uint8
   v.setUint32(0, TRAFFIC_MAGIC, true);
   v.setUint32(4, seq >>> 0, true);
   buf.set(header.subarray(0, Math.min(size, HEADER_BYTES)));
-  for (let i = HEADER_BYTES; i < size; i++) buf[i] = (seq + i) & 0xff;
+  const s = seqSum(seq);
+  for (let i = HEADER_BYTES; i < size; i++) buf[i] = (s + i) & 0xff;
   return buf;
 }
 
@@ -31,7 +37,8 @@ export function checkMessage(msg: Uint8Array, expectedSize?: number): number | u
   const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
   if (v.getUint32(0, true) !== TRAFFIC_MAGIC) return undefined;
   const seq = v.getUint32(4, true);
-  for (let i = HEADER_BYTES; i < msg.length; i++) if (msg[i] !== ((seq + i) & 0xff)) return undefined;
+  const s = seqSum(seq);
+  for (let i = HEADER_BYTES; i < msg.length; i++) if (msg[i] !== ((s + i) & 0xff)) return undefined;
   return seq;
 }
 

@@ -216,13 +216,14 @@ async function bringUp(
           const r = journal.state.resources.find((x) => x.kind === 'process' && x.name === item.owner) as
             | (Resource & { kind: 'process' })
             | undefined;
-          if (!isSameProcess(r?.pid, r?.startTime)) return `testpmd '${item.owner}' exited; see ${log}`;
-          if (ep.role === 'backend' && !existsSync(link.socket)) return 'wait';
+          if (!isSameProcess(r?.pid, r?.startTime)) return `testpmd '${item.owner}' exited: ${lastLine(log)}`;
+          // The vhost side (net_vhost) says so when a front-end finished negotiating: the link is up.
+          if (ep.role === 'backend' && !logHas(log, 'virtio is now ready for processing')) return 'wait';
           return 'ok';
         },
       });
       if (ep.role === 'backend')
-        await waitUntil(() => existsSync(link.socket), deadline, `socket ${link.socket}`);
+        await waitUntil(() => existsSync(link.socket), deadline, `socket ${link.socket}`, waitFor.at(-1));
       continue;
     }
     const argv = [process.execPath, ...endpointArgv(link, item.ep, statusFile)];
@@ -331,6 +332,14 @@ async function bringUp(
   }
   ctx.out.clearProgress();
   for (const l of t.links) event('link-up', { link: l.name, socket: l.socket });
+}
+
+function logHas(file: string, text: string): boolean {
+  try {
+    return readFileSync(file, 'utf8').includes(text);
+  } catch {
+    return false;
+  }
 }
 
 function lastLine(file: string): string {

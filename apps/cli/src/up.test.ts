@@ -1,0 +1,135 @@
+// vipc up / status / down against real DPDK testpmd processes, and after a crash of vipc up.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect } from 'vitest';
+import { findTagged } from './state.js';
+import { stopProcess } from './teardown.js';
+import { peerTest, TESTPMD, vipc, vipcSpawn, waitFor } from './test-helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), `vipc-up-${process.pid}-`));
+const stateDir = join(dir, 'state');
+const socketDir = join(dir, 'sock');
+const env = { VIPC_STATE_DIR: stateDir };
+const name = `up-${process.pid}`;
+const tags = [`vipc-${name}-pmd-rx`, `vipc-${name}-pmd-tx`];
+
+afterEach(async () => {
+  vipc(['down', '--all'], { env });
+  // Safety net: nothing of ours may survive a failed test.
+  for (const tag of tags)
+    for (const pid of findTagged(tag)) await stopProcess(pid, undefined, 'SIGKILL', 100);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function topology(file: string, withFrontend: boolean): string {
+  writeFileSync(
+    file,
+    `version: 1
+name: ${name}
+socketDir: ${socketDir}
+links:
+  - name: l0
+endpoints:
+  - name: pmd-rx
+    kind: dpdk
+    link: l0
+    role: backend
+    forwardMode: rxonly
+${
+  withFrontend
+    ? `  - name: pmd-tx
+    kind: dpdk
+    link: l0
+    role: frontend
+    forwardMode: txonly
+`
+    : ''
+}`,
+  );
+  return file;
+}
+
+function nothingLeft() {
+  expect(tags.flatMap(findTagged)).toEqual([]);
+  expect(existsSync(socketDir)).toBe(false);
+  expect(existsSync(join(stateDir, `${name}.json`))).toBe(false);
+  expect(existsSync(join(stateDir, name))).toBe(false);
+  if (existsSync('/dev/hugepages'))
+    expect(readdirSync('/dev/hugepages').filter((f) => f.startsWith(`vipc-${name}`))).toEqual([]);
+}
+
+describe('vipc up / status / down', () => {
+  const testpmd = peerTest(TESTPMD);
+
+  testpmd('brings two testpmds up on one link, reports them, and leaves nothing behind', async () => {
+    const file = topology(join(dir, 'pair.yaml'), true);
+    const up = vipc(['up', file, '--json', '--timeout', '90'], { env });
+    expect(up.stderr).toMatch(/link-up: link=l0/);
+    expect(up.code).toBe(0);
+    const doc = JSON.parse(up.stdout);
+    expect(doc).toMatchObject({
+      ok: true,
+      name,
+      links: [{ name: 'l0', socket: join(socketDir, 'l0.sock') }],
+    });
+    expect(doc.resources.filter((r: { kind: string }) => r.kind === 'process')).toHaveLength(2);
+    expect(tags.flatMap(findTagged)).toHaveLength(2);
+
+    const st = vipc(['status', '--json'], { env });
+    expect(st.code).toBe(0);
+    const s = JSON.parse(st.stdout);
+    expect(s.topologies).toHaveLength(1);
+    expect(s.topologies[0]).toMatchObject({ name, phase: 'up', health: 'up' });
+    expect(s.topologies[0].resources.filter((r: { alive?: boolean }) => r.alive === true)).toHaveLength(2);
+
+    // Up twice is refused.
+    const again = vipc(['up', file], { env });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already up/);
+
+    const down = vipc(['down', name, '--json'], { env });
+    expect(down.code).toBe(0);
+    expect(JSON.parse(down.stdout)).toMatchObject({ ok: true, topologies: [{ name, removed: true }] });
+    nothingLeft();
+    expect(vipc(['status', name], { env }).code).toBe(1);
+  });
+
+  testpmd('down cleans up after vipc up was killed with SIGKILL half-way', async () => {
+    // Only a back-end: the link never comes up, so vipc up is still waiting when we kill it.
+    const file = topology(join(dir, 'half.yaml'), false);
+    const up = vipcSpawn(['up', file, '--timeout', '600'], env);
+    try {
+      const stateFile = join(stateDir, `${name}.json`);
+      await waitFor('testpmd to be recorded', () => {
+        try {
+          const st = JSON.parse(readFileSync(stateFile, 'utf8'));
+          return st.resources.some(
+            (r: { kind: string; status: string }) => r.kind === 'process' && r.status === 'ready',
+          );
+        } catch {
+          return false;
+        }
+      });
+      await waitFor('the socket', () => existsSync(join(socketDir, 'l0.sock')));
+      up.child.kill('SIGKILL');
+      expect(await up.exit).toBe(null);
+    } finally {
+      up.child.kill('SIGKILL');
+    }
+    expect(findTagged(tags[0]!)).toHaveLength(1);
+    const st = JSON.parse(vipc(['status', '--json'], { env }).stdout);
+    expect(st.topologies[0]).toMatchObject({
+      name,
+      phase: 'starting',
+      health: 'crashed',
+      owner: { alive: false },
+    });
+    expect(vipc(['status'], { env }).stdout).toMatch(/crashed/);
+
+    const down = vipc(['down'], { env });
+    expect(down.code).toBe(0);
+    expect(down.stderr).toMatch(/process pmd-rx \(pid \d+\): removed/);
+    nothingLeft();
+  });
+});
