@@ -76,7 +76,11 @@ export async function runEcho(link: MessageLink, o: RunOptions = {}): Promise<Co
 /** Counts (and checks, with `verify`) messages until `count` arrived (0: until the link closes). */
 export async function runSink(
   link: MessageLink,
-  o: RunOptions & { count: number; verify?: boolean; onMessage?: (m: Uint8Array) => void },
+  o: RunOptions & {
+    count: number;
+    verify?: boolean;
+    onMessage?: (m: Uint8Array) => Promise<void> | undefined;
+  },
 ): Promise<Counters> {
   const c = counters();
   const stop = ticker(c, nowUs(), o);
@@ -88,7 +92,8 @@ export async function runSink(
         c.received++;
         c.bytesReceived += msg.length;
         if (o.verify && checkMessage(msg) === undefined) c.corrupt++;
-        o.onMessage?.(msg);
+        const wait = o.onMessage?.(msg);
+        if (wait) await wait;
         if (o.count > 0 && c.received >= o.count) break;
       }
     }

@@ -97,7 +97,7 @@ describe('generated messages', () => {
           const m = makeMessage(seq, size);
           expect(checkMessage(m, size)).toBe(seq);
           const bad = Uint8Array.from(m);
-          bad[at % size] ^= 0x01;
+          bad[at % size]! ^= 0x01;
           expect(checkMessage(bad, size)).toBeUndefined();
           expect(checkMessage(m, size + 1)).toBeUndefined();
         },

@@ -52,15 +52,17 @@ const CI = process.env.CI === 'true' || process.env.CI === '1';
  * A test that needs a real peer: runs when it is there; on a developer machine
  * without it, it is skipped with the Debian package to install; under CI it fails.
  */
-export function peerTest(peer: { name: string; available: boolean; install: string }) {
-  if (peer.available) return it;
+type TestFn = (name: string, fn: () => unknown, timeout?: number) => void;
+
+export function peerTest(peer: { name: string; available: boolean; install: string }): TestFn {
+  if (peer.available) return (name, fn, timeout) => it(name, fn, timeout);
   if (CI)
-    return ((name: string) =>
+    return (name) =>
       it(name, () => {
         throw new Error(`${peer.name} is missing (CI must have it): ${peer.install}`);
-      })) as unknown as typeof it;
+      });
   console.warn(`skipping ${peer.name} tests: ${peer.install}`);
-  return it.skip;
+  return (name, fn, timeout) => it.skip(name, fn, timeout);
 }
 
 export const TESTPMD = {

@@ -5,6 +5,8 @@ import { openLink } from '../link.js';
 import { linkOptions } from '../link-options.js';
 import { formatRate, intOption, nowUs, throughput } from '../traffic.js';
 
+const NEWLINE = Buffer.from('\n');
+
 export async function run(ctx: CommandContext): Promise<number> {
   const v = ctx.values;
   const options = linkOptions(v, 'backend', ctx.signal);
@@ -18,33 +20,21 @@ export async function run(ctx: CommandContext): Promise<number> {
   const link = await openLink(options);
   ctx.out.log(`vipc recv: link up (${options.ring} ring, ${options.mode} mode)`);
   const start = nowUs();
-  let blocked: Promise<void> | undefined;
-  const write = (data: Uint8Array) => {
-    // Respect back-pressure of a slow reader of our stdout.
-    if (!process.stdout.write(data) && !blocked)
-      blocked = new Promise((r) => process.stdout.once('drain', () => ((blocked = undefined), r())));
-  };
+  // Back-pressure: a slow reader of our stdout slows the link down, nothing piles up.
+  const write = (data: Uint8Array): Promise<void> | undefined =>
+    process.stdout.write(data) ? undefined : new Promise((r) => process.stdout.once('drain', r));
   let c: Awaited<ReturnType<typeof runSink>>;
   try {
     c = await runSink(link, {
       count,
       signal: ctx.signal,
       onProgress: (k) => ctx.out.progress(`received ${k.received}${count ? `/${count}` : ''}`),
-      onMessage: print
-        ? (m) => {
-            if (binary) write(encodeFrame(m));
-            else {
-              write(m);
-              write(Buffer.from('\n'));
-            }
-          }
-        : undefined,
+      onMessage: print ? (m) => write(binary ? encodeFrame(m) : Buffer.concat([m, NEWLINE])) : undefined,
     });
   } finally {
     ctx.out.clearProgress();
     await link.close();
   }
-  if (blocked) await blocked;
   const t = throughput(c.received, c.bytesReceived, (nowUs() - start) / 1e6);
   if (ctx.out.json) ctx.out.document({ ok: true, received: c.received, bytes: c.bytesReceived, ...t });
   else
