@@ -103,7 +103,6 @@ export async function run(ctx: CommandContext): Promise<number> {
           { source: dir, target: dir, readOnly: false },
           { source: workspaceRoot(), target: workspaceRoot(), readOnly: true },
         ],
-        signal: ctx.signal,
       });
       front = { container, child: container.exec([process.execPath, ...argv], { VIPC_INSTANCE: instance }) };
     } else {
