@@ -1,3 +1,4 @@
+export { type BackendOptions, VhostUserBackend } from './backend.js';
 export {
   type CodecOptions,
   closeAll,
@@ -13,6 +14,17 @@ export {
   type Message,
   type RawMessage,
 } from './codec.js';
+export {
+  anyPeer,
+  Connection,
+  type ConnectionOptions,
+  type ConnectOptions,
+  type CredentialPolicy,
+  connectTo,
+  type ListenOptions,
+  sameUserOrRoot,
+  VhostUserListener,
+} from './connection.js';
 export * as defs from './defs.js';
 export {
   BackendRequest,
@@ -25,7 +37,9 @@ export {
   VirtioFeature,
   VirtioNetFeature,
 } from './defs.js';
+export { BackendQueue, type DeviceQueue, type VirtioDevice } from './device.js';
 export { isVhostUserError, VhostUserError, type VhostUserErrorCode } from './errors.js';
+export { MemoryMap, type MemoryMapOptions } from './memory-map.js';
 export {
   BACKEND_SCHEMAS,
   type Body,
@@ -50,3 +64,4 @@ export {
   type VringArea,
   type VringState,
 } from './messages.js';
+export { type NetDeviceOptions, type NetStats, VirtioNetDevice } from './net-device.js';

@@ -1,0 +1,776 @@
+/**
+ * The vhost-user back-end (device side): answers the front-end's requests,
+ * maps its memory, runs the rings through a VirtioDevice.
+ */
+import { EventEmitter } from 'node:events';
+import { EventFd, type Fd } from '@vipc/shm';
+import * as vring from '@vipc/vring';
+import { closeAll, type Message } from './codec.js';
+import { type Connection, type ListenOptions, VhostUserListener } from './connection.js';
+import {
+  bit,
+  DeviceStatus,
+  hasBit,
+  ProtocolFeature as P,
+  FrontendRequest as R,
+  VHOST_USER_F_PROTOCOL_FEATURES,
+  VHOST_USER_VRING_IDX_MASK,
+  VHOST_USER_VRING_NOFD_MASK,
+  VirtioFeature,
+} from './defs.js';
+import { BackendQueue, type DeviceQueue, type VirtioDevice } from './device.js';
+import { VhostUserError } from './errors.js';
+import { MemoryMap } from './memory-map.js';
+import type { MemoryRegionDescription, PayloadBodies, VringAddress, VringState } from './messages.js';
+
+export interface BackendOptions {
+  device: VirtioDevice;
+  /**
+   * 'event' (default): process a queue when its kick eventfd fires.
+   * 'poll': busy-poll started queues on the event loop (lowest latency, one core).
+   */
+  mode?: 'event' | 'poll';
+  /** Transport feature bits offered besides the device's (default VERSION_1, INDIRECT_DESC, EVENT_IDX, RING_PACKED when available). */
+  transportFeatures?: bigint;
+  /** Protocol features offered (default MQ, REPLY_ACK, STATUS, RESET_DEVICE, CONFIGURE_MEM_SLOTS, CONFIG if the device has config). */
+  protocolFeatures?: bigint;
+  /** Memory slots (GET_MAX_MEM_SLOTS; default 32). */
+  maxMemSlots?: number;
+  /** Seals every region fd must carry (e.g. Seal.SHRINK). */
+  requireSeals?: number;
+  /** Where protocol problems are reported (default: nowhere; they are also emitted as 'connection-error'). */
+  log?: (line: string) => void;
+}
+
+const hasPacked = typeof (vring as Record<string, unknown>).PackedDeviceQueue === 'function';
+
+function defaultTransport(): bigint {
+  let f =
+    bit(VirtioFeature.VERSION_1) | bit(VirtioFeature.RING_INDIRECT_DESC) | bit(VirtioFeature.RING_EVENT_IDX);
+  if (hasPacked) f |= bit(VirtioFeature.RING_PACKED);
+  return f;
+}
+
+/** Requests whose explicit reply we cannot produce on failure: the connection closes instead. */
+const MUST_REPLY = new Set<number>([
+  R.GET_FEATURES,
+  R.GET_PROTOCOL_FEATURES,
+  R.GET_VRING_BASE,
+  R.GET_QUEUE_NUM,
+  R.GET_MAX_MEM_SLOTS,
+  R.GET_STATUS,
+  R.GET_INFLIGHT_FD,
+]);
+
+/** Requests that always get a u64 status reply (0 = success) even without REPLY_ACK. */
+const U64_STATUS_REPLY = new Set<number>([
+  R.IOTLB_MSG,
+  R.POSTCOPY_END,
+  R.CHECK_DEVICE_STATE,
+  R.SET_DEVICE_STATE_FD,
+]);
+
+/**
+ * Events: 'connect' (Connection), 'disconnect' (reason), 'connection-error'
+ * (VhostUserError: the reason a connection was closed), 'queue-start' and
+ * 'queue-stop' (BackendQueue), 'queue-error' (BackendQueue, Error),
+ * 'status' (device status), 'memory' (region count after each change).
+ */
+export class VhostUserBackend extends EventEmitter {
+  readonly device: VirtioDevice;
+  readonly mode: 'event' | 'poll';
+  readonly offeredFeatures: bigint;
+  readonly offeredProtocolFeatures: bigint;
+  readonly memoryMap: MemoryMap;
+  readonly queues: BackendQueue[];
+  #log: (line: string) => void;
+  #conn: Connection | undefined;
+  #features = 0n;
+  #featuresSet = false;
+  #protocolFeatures = 0n;
+  #protocolSet = false;
+  #status = 0;
+  #owner = false;
+  #pollTimer: NodeJS.Immediate | undefined;
+  #closed = false;
+
+  constructor(options: BackendOptions) {
+    super();
+    this.device = options.device;
+    this.mode = options.mode ?? 'event';
+    this.#log = options.log ?? (() => {});
+    this.offeredFeatures =
+      options.device.features |
+      (options.transportFeatures ?? defaultTransport()) |
+      bit(VHOST_USER_F_PROTOCOL_FEATURES);
+    let pf = bit(P.MQ) | bit(P.REPLY_ACK) | bit(P.STATUS) | bit(P.RESET_DEVICE) | bit(P.CONFIGURE_MEM_SLOTS);
+    if (options.device.readConfig) pf |= bit(P.CONFIG);
+    this.offeredProtocolFeatures = options.protocolFeatures ?? pf;
+    this.memoryMap = new MemoryMap({
+      maxRegions: options.maxMemSlots ?? 32,
+      ...(options.requireSeals !== undefined ? { requireSeals: options.requireSeals } : {}),
+    });
+    this.queues = Array.from(
+      { length: options.device.queueCount },
+      (_, i) => new BackendQueue(i, this.memoryMap.memory),
+    );
+  }
+
+  /** Negotiated virtio features (SET_FEATURES). */
+  get features(): bigint {
+    return this.#features;
+  }
+
+  get protocolFeatures(): bigint {
+    return this.#protocolFeatures;
+  }
+
+  get status(): number {
+    return this.#status;
+  }
+
+  get connected(): boolean {
+    return this.#conn !== undefined && !this.#conn.closed;
+  }
+
+  #hasProtocol(n: number): boolean {
+    return hasBit(this.#protocolFeatures, n);
+  }
+
+  /**
+   * Serves one front-end until it disconnects or violates the protocol (the
+   * connection is closed and 'connection-error' says why). Resolves then; the
+   * back-end is ready for the next front-end.
+   */
+  async serve(conn: Connection): Promise<void> {
+    if (this.#closed) throw new VhostUserError('the back-end is closed', 'CLOSED');
+    if (this.connected) {
+      conn.close();
+      throw new VhostUserError('the back-end already serves a front-end', 'INVALID_STATE');
+    }
+    this.#conn = conn;
+    this.#resetSession();
+    this.device.attach?.(this.queues);
+    this.emit('connect', conn);
+    let reason = 'the front-end disconnected';
+    try {
+      for (;;) {
+        let msg: Message;
+        try {
+          msg = await conn.receive();
+        } catch (err) {
+          if (err instanceof VhostUserError && (err.code === 'PEER_CLOSED' || err.code === 'CLOSED')) break;
+          throw err;
+        }
+        this.#dispatch(conn, msg);
+      }
+    } catch (err) {
+      const e =
+        err instanceof VhostUserError
+          ? err
+          : new VhostUserError(`back-end failure: ${(err as Error).message}`, 'INVALID_STATE', {
+              cause: err,
+            });
+      reason = e.message;
+      this.#log(`vhost-user back-end: closing the connection: ${e.message}`);
+      if (this.listenerCount('connection-error') > 0) this.emit('connection-error', e);
+    } finally {
+      conn.close();
+      this.#conn = undefined;
+      this.#resetSession();
+      this.device.reset?.();
+      this.emit('disconnect', reason);
+    }
+  }
+
+  /**
+   * Server mode: listens on `path` and serves each front-end in turn (one at
+   * a time; another connecting meanwhile is refused).
+   */
+  listen(path: string, options: Omit<ListenOptions, 'role'> = {}): VhostUserListener {
+    const listener = VhostUserListener.listen(path, { ...options, role: 'backend' });
+    listener.on('connection', (conn: Connection) => {
+      if (this.connected) {
+        this.#log('vhost-user back-end: refusing a second front-end');
+        conn.close();
+        return;
+      }
+      this.serve(conn).catch(() => {});
+    });
+    return listener;
+  }
+
+  /** Client mode helper: serve a connection obtained with connectTo(). Same as serve(). */
+
+  close(): void {
+    this.#closed = true;
+    this.#conn?.close();
+    this.#resetSession();
+  }
+
+  #resetSession(): void {
+    for (const q of this.queues) this.#dropQueue(q, true);
+    this.memoryMap.clear();
+    this.#features = 0n;
+    this.#featuresSet = false;
+    this.#protocolFeatures = 0n;
+    this.#protocolSet = false;
+    this.#status = 0;
+    this.#owner = false;
+    this.#stopPolling();
+  }
+
+  #dropQueue(q: BackendQueue, full: boolean): void {
+    q.kick?.close();
+    q.kick = undefined;
+    q.pollKick = false;
+    q.started = false;
+    q.ring = undefined;
+    if (full) {
+      q.call?.close();
+      q.call = undefined;
+      q.err?.close();
+      q.err = undefined;
+      q.enabled = false;
+      q.size = 0;
+      q.base = undefined;
+      q.userAddresses = undefined;
+      q.failure = undefined;
+    }
+  }
+
+  // ---- dispatch ----
+
+  #dispatch(conn: Connection, msg: Message): void {
+    const replyAck = msg.needReply && this.#hasProtocol(P.REPLY_ACK);
+    try {
+      const explicit = this.#handle(conn, msg);
+      if (!explicit && U64_STATUS_REPLY.has(msg.request)) conn.reply(msg.request, 'u64', 0n);
+      else if (!explicit && replyAck) conn.reply(msg.request, 'u64', 0n);
+    } catch (err) {
+      closeAll(msg.fds);
+      if (!(err instanceof VhostUserError)) throw err;
+      // A failure the front-end can be told about: REPLY_ACK or a u64 status reply.
+      if (!MUST_REPLY.has(msg.request) && (replyAck || U64_STATUS_REPLY.has(msg.request))) {
+        this.#log(`vhost-user back-end: ${msg.name} failed: ${err.message}`);
+        if (this.listenerCount('request-error') > 0) this.emit('request-error', err, msg.name);
+        conn.reply(msg.request, 'u64', 1n);
+        return;
+      }
+      throw err;
+    }
+  }
+
+  #queue(index: number, what: string): BackendQueue {
+    const q = this.queues[index];
+    if (q === undefined) {
+      throw new VhostUserError(
+        `${what}: queue index ${index} out of range (the device has ${this.queues.length})`,
+        'INVALID_QUEUE_INDEX',
+      );
+    }
+    return q;
+  }
+
+  #needProtocol(n: number, what: string): void {
+    if (!this.#hasProtocol(n)) {
+      const name = Object.entries(P).find(([, v]) => v === n)?.[0] ?? String(n);
+      throw new VhostUserError(
+        `${what} needs protocol feature ${name}, which was not negotiated`,
+        'FEATURE_NOT_NEGOTIATED',
+      );
+    }
+  }
+
+  /** Handles one request; returns true when it sent an explicit reply. */
+  #handle(conn: Connection, msg: Message): boolean {
+    const body = msg.body;
+    switch (msg.request) {
+      case R.SET_OWNER:
+        this.#owner = true;
+        return false;
+      case R.RESET_OWNER:
+        // Deprecated; the spec recommends ignoring it or disabling all rings.
+        for (const q of this.queues) q.enabled = false;
+        return false;
+      case R.GET_FEATURES:
+        conn.reply(msg.request, 'u64', this.offeredFeatures);
+        return true;
+      case R.SET_FEATURES:
+        this.#setFeatures(body as bigint);
+        return false;
+      case R.GET_PROTOCOL_FEATURES:
+        conn.reply(msg.request, 'u64', this.offeredProtocolFeatures);
+        return true;
+      case R.SET_PROTOCOL_FEATURES: {
+        const pf = body as bigint;
+        if ((pf & ~this.offeredProtocolFeatures) !== 0n) {
+          throw new VhostUserError(
+            `SET_PROTOCOL_FEATURES 0x${pf.toString(16)} has bits never offered (0x${this.offeredProtocolFeatures.toString(16)})`,
+            'INVALID_PARAMETER',
+          );
+        }
+        this.#protocolFeatures = pf;
+        this.#protocolSet = true;
+        conn.options = { ...conn.options, xenMmap: hasBit(pf, P.XEN_MMAP) };
+        return false;
+      }
+      case R.GET_QUEUE_NUM:
+        this.#needProtocol(P.MQ, 'GET_QUEUE_NUM');
+        conn.reply(msg.request, 'u64', BigInt(this.device.queueNum ?? this.device.queueCount));
+        return true;
+      case R.SET_MEM_TABLE:
+        this.#setMemTable((body as PayloadBodies['memoryTable']).regions, msg.fds);
+        return false;
+      case R.ADD_MEM_REG:
+        this.#needProtocol(P.CONFIGURE_MEM_SLOTS, 'ADD_MEM_REG');
+        this.memoryMap.add(body as MemoryRegionDescription, msg.fds[0]!);
+        this.#memoryChanged();
+        return false;
+      case R.REM_MEM_REG:
+        this.#needProtocol(P.CONFIGURE_MEM_SLOTS, 'REM_MEM_REG');
+        this.memoryMap.remove(body as MemoryRegionDescription);
+        this.#memoryChanged();
+        return false;
+      case R.GET_MAX_MEM_SLOTS:
+        this.#needProtocol(P.CONFIGURE_MEM_SLOTS, 'GET_MAX_MEM_SLOTS');
+        conn.reply(msg.request, 'u64', BigInt(this.memoryMap.maxRegions));
+        return true;
+      case R.SET_VRING_NUM:
+        this.#setVringNum(body as VringState);
+        return false;
+      case R.SET_VRING_ADDR:
+        this.#setVringAddr(body as VringAddress);
+        return false;
+      case R.SET_VRING_BASE:
+        this.#setVringBase(body as VringState);
+        return false;
+      case R.GET_VRING_BASE: {
+        const s = body as VringState;
+        const q = this.#queue(s.index, 'GET_VRING_BASE');
+        conn.reply(msg.request, 'vringState', { index: s.index, num: this.#stopQueue(q) });
+        return true;
+      }
+      case R.SET_VRING_KICK:
+      case R.SET_VRING_CALL:
+      case R.SET_VRING_ERR:
+        this.#setVringFd(msg);
+        return false;
+      case R.SET_VRING_ENABLE: {
+        const s = body as VringState;
+        if (!hasBit(this.#features, VHOST_USER_F_PROTOCOL_FEATURES) && !this.#protocolSet) {
+          throw new VhostUserError(
+            'SET_VRING_ENABLE before PROTOCOL_FEATURES was negotiated',
+            'OUT_OF_ORDER',
+          );
+        }
+        const q = this.#queue(s.index, 'SET_VRING_ENABLE');
+        if (s.num > 1)
+          throw new VhostUserError(
+            `SET_VRING_ENABLE: num must be 0 or 1 (got ${s.num})`,
+            'INVALID_PARAMETER',
+          );
+        // Work the driver made available while the ring was enabled is processed as such.
+        if (s.num === 0 && q.enabled && q.ready) this.#processOnce(q);
+        q.enabled = s.num === 1;
+        this.device.queueChanged?.(q);
+        if (q.enabled) this.#schedule(q);
+        return false;
+      }
+      case R.SET_STATUS: {
+        this.#needProtocol(P.STATUS, 'SET_STATUS');
+        const st = body as bigint;
+        if (st > 0xffn)
+          throw new VhostUserError(
+            `SET_STATUS: status 0x${st.toString(16)} is not a u8`,
+            'INVALID_PARAMETER',
+          );
+        this.#status = Number(st);
+        this.emit('status', this.#status);
+        if (this.#status === 0) {
+          // VIRTIO 2.1: writing 0 resets the device.
+          this.device.reset?.();
+        }
+        return false;
+      }
+      case R.GET_STATUS:
+        this.#needProtocol(P.STATUS, 'GET_STATUS');
+        conn.reply(msg.request, 'u64', BigInt(this.#status));
+        return true;
+      case R.RESET_DEVICE:
+        this.#needProtocol(P.RESET_DEVICE, 'RESET_DEVICE');
+        for (const q of this.queues) this.#dropQueue(q, true);
+        this.#features = 0n;
+        this.#featuresSet = false;
+        this.#status = 0;
+        this.device.reset?.();
+        return false;
+      case R.GET_CONFIG: {
+        const c = body as PayloadBodies['config'];
+        this.#needProtocol(P.CONFIG, 'GET_CONFIG');
+        const data = this.device.readConfig?.(c.offset, c.size) ?? null;
+        // A zero-length payload tells the front-end the read failed.
+        if (data === null || data.length !== c.size) {
+          conn.reply(msg.request, 'config', {
+            offset: c.offset,
+            size: 0,
+            flags: c.flags,
+            data: new Uint8Array(0),
+          });
+        } else {
+          conn.reply(msg.request, 'config', { ...c, data });
+        }
+        return true;
+      }
+      case R.SET_CONFIG: {
+        const c = body as PayloadBodies['config'];
+        this.#needProtocol(P.CONFIG, 'SET_CONFIG');
+        if (!this.device.writeConfig?.(c.offset, c.data, c.flags)) {
+          throw new VhostUserError(
+            `SET_CONFIG at ${c.offset}+${c.size} refused by the device`,
+            'INVALID_PARAMETER',
+          );
+        }
+        return false;
+      }
+      case R.VRING_KICK: {
+        this.#needProtocol(P.INBAND_NOTIFICATIONS, 'VRING_KICK');
+        return false;
+      }
+      default:
+        // Everything else needs a feature this back-end never offers
+        // (LOG_SHMFD, RARP, MTU, BACKEND_REQ, CROSS_ENDIAN, CRYPTO_SESSION,
+        // PAGEFAULT, INFLIGHT_SHMFD, SHARED_OBJECT, DEVICE_STATE, IOMMU).
+        throw new VhostUserError(
+          `${msg.name} is not supported by this back-end (its feature was not offered)`,
+          'FEATURE_NOT_NEGOTIATED',
+        );
+    }
+  }
+
+  #setFeatures(f: bigint): void {
+    if ((f & ~this.offeredFeatures) !== 0n) {
+      throw new VhostUserError(
+        `SET_FEATURES 0x${f.toString(16)} has bits never offered (0x${this.offeredFeatures.toString(16)})`,
+        'INVALID_PARAMETER',
+      );
+    }
+    if (this.queues.some((q) => q.started) && this.#featuresSet && ((f ^ this.#features) & ~bit(26)) !== 0n) {
+      throw new VhostUserError('SET_FEATURES may not change ring features while rings run', 'OUT_OF_ORDER');
+    }
+    this.#features = f;
+    this.#featuresSet = true;
+    if (!hasBit(f, VHOST_USER_F_PROTOCOL_FEATURES)) {
+      // vhost-user "Ring states": without PROTOCOL_FEATURES every ring is enabled at once.
+      for (const q of this.queues) q.enabled = true;
+    }
+    this.device.setFeatures?.(f);
+  }
+
+  #setMemTable(regions: MemoryRegionDescription[], fds: Fd[]): void {
+    const changed = this.memoryMap.setTable(regions, fds);
+    if (changed) this.#memoryChanged();
+  }
+
+  #memoryChanged(): void {
+    this.device.memoryChanged?.();
+    // Ring addresses are user addresses: re-translate for every ring that has a ring built.
+    for (const q of this.queues) {
+      if (q.ring === undefined) continue;
+      const state = q.ring.state();
+      q.ring = undefined;
+      q.base = state;
+      this.#buildRing(q);
+    }
+    this.emit('memory', this.memoryMap.regionCount);
+  }
+
+  #setVringNum(s: VringState): void {
+    const q = this.#queue(s.index, 'SET_VRING_NUM');
+    if (q.started) throw new VhostUserError(`SET_VRING_NUM on running queue ${s.index}`, 'OUT_OF_ORDER');
+    const max = Math.min(this.device.maxQueueSize ?? 32768, 32768);
+    const packed = hasBit(this.#features, VirtioFeature.RING_PACKED);
+    const ok = s.num >= 1 && s.num <= max && (packed || (s.num & (s.num - 1)) === 0);
+    if (!ok) {
+      throw new VhostUserError(
+        `SET_VRING_NUM: queue size ${s.num} is invalid (${packed ? '1' : 'a power of two from 1'} to ${max})`,
+        'INVALID_PARAMETER',
+      );
+    }
+    q.size = s.num;
+  }
+
+  #setVringAddr(a: VringAddress): void {
+    const q = this.#queue(a.index, 'SET_VRING_ADDR');
+    if (q.size === 0)
+      throw new VhostUserError(`SET_VRING_ADDR for queue ${a.index} before SET_VRING_NUM`, 'OUT_OF_ORDER');
+    const next = { desc: a.descUserAddr, avail: a.availUserAddr, used: a.usedUserAddr, flags: a.flags };
+    const cur = q.userAddresses;
+    if (q.started && cur && (cur.desc !== next.desc || cur.avail !== next.avail || cur.used !== next.used)) {
+      throw new VhostUserError(`SET_VRING_ADDR may not move running queue ${a.index}`, 'OUT_OF_ORDER');
+    }
+    q.userAddresses = next;
+  }
+
+  #setVringBase(s: VringState): void {
+    const q = this.#queue(s.index, 'SET_VRING_BASE');
+    if (q.started) throw new VhostUserError(`SET_VRING_BASE on running queue ${s.index}`, 'OUT_OF_ORDER');
+    const packed = hasBit(this.#features, VirtioFeature.RING_PACKED);
+    if (!packed) {
+      if (s.num > 0xffff)
+        throw new VhostUserError(`SET_VRING_BASE: split base ${s.num} is not a u16`, 'INVALID_PARAMETER');
+      q.base = { nextAvail: s.num, nextUsed: s.num };
+      return;
+    }
+    const avail = s.num & 0x7fff;
+    const availWrap = (s.num & 0x8000) !== 0;
+    if (s.num >>> 16 === 0) {
+      // DPDK sends only the avail half: used = avail (the ring was stopped with nothing in flight).
+      q.base = { nextAvail: avail, availWrap, nextUsed: avail, usedWrap: availWrap };
+    } else {
+      q.base = {
+        nextAvail: avail,
+        availWrap,
+        nextUsed: (s.num >>> 16) & 0x7fff,
+        usedWrap: (s.num & 0x80000000) !== 0,
+      };
+    }
+  }
+
+  #setVringFd(msg: Message): void {
+    const v = msg.body as bigint;
+    const index = Number(v & BigInt(VHOST_USER_VRING_IDX_MASK));
+    const noFd = (v & BigInt(VHOST_USER_VRING_NOFD_MASK)) !== 0n;
+    const q = this.#queue(index, msg.name);
+    let efd: EventFd | undefined;
+    if (!noFd) {
+      try {
+        efd = EventFd.from(msg.fds[0]!);
+      } catch (err) {
+        throw new VhostUserError(`${msg.name}: ${(err as Error).message}`, 'INCORRECT_FDS', { cause: err });
+      }
+    }
+    if (msg.request === R.SET_VRING_CALL) {
+      q.call?.close();
+      q.call = efd;
+      return;
+    }
+    if (msg.request === R.SET_VRING_ERR) {
+      q.err?.close();
+      q.err = efd;
+      return;
+    }
+    // SET_VRING_KICK
+    q.kick?.close();
+    q.kick = efd;
+    q.pollKick = noFd;
+    if (noFd) {
+      // No kicks will come: the ring is polled, and started now.
+      this.#start(q);
+      return;
+    }
+    efd!.watch((count, error) => {
+      if (error) return;
+      q.stats.kicks += count;
+      if (!q.started) this.#start(q);
+      else this.#process(q);
+    });
+  }
+
+  #start(q: BackendQueue): void {
+    q.started = true;
+    this.#buildRing(q);
+    this.emit('queue-start', q);
+    this.device.queueChanged?.(q);
+    this.#schedule(q);
+    if (this.mode === 'poll' || q.pollKick) this.#startPolling();
+  }
+
+  /** Builds the @vipc/vring device queue once size, addresses and memory are known. */
+  #buildRing(q: BackendQueue): void {
+    if (
+      q.ring !== undefined ||
+      q.size === 0 ||
+      q.userAddresses === undefined ||
+      this.memoryMap.regionCount === 0
+    )
+      return;
+    const packed = hasBit(this.#features, VirtioFeature.RING_PACKED);
+    const n = q.size;
+    const ua = q.userAddresses;
+    const features = vring.queueFeatures(this.#features);
+    try {
+      if (packed) {
+        const desc = this.memoryMap.userToGuest(ua.desc, 16 * n, 'descriptor ring');
+        const driverEvent = this.memoryMap.userToGuest(ua.avail, 4, 'driver event area');
+        const deviceEvent = this.memoryMap.userToGuest(ua.used, 4, 'device event area');
+        const Packed = (vring as Record<string, unknown>).PackedDeviceQueue as new (
+          o: unknown,
+        ) => DeviceQueue;
+        if (typeof Packed !== 'function') {
+          throw new VhostUserError(
+            'packed rings are not available in this @vipc/vring',
+            'FEATURE_NOT_NEGOTIATED',
+          );
+        }
+        q.ring = new Packed({
+          memory: this.memoryMap.memory,
+          size: n,
+          addresses: { descRing: desc, driverEvent, deviceEvent },
+          features,
+          state: q.base ?? { nextAvail: 0, availWrap: true, nextUsed: 0, usedWrap: true },
+        });
+      } else {
+        const descTable = this.memoryMap.userToGuest(ua.desc, 16 * n, 'descriptor table');
+        const availRing = this.memoryMap.userToGuest(ua.avail, 6 + 2 * n, 'available ring');
+        const usedRing = this.memoryMap.userToGuest(ua.used, 6 + 8 * n, 'used ring');
+        // vhost-user SET_VRING_BASE: the next used index is read from the used ring itself.
+        const usedIdx = new DataView(this.memoryMap.memory.slice(usedRing + 2n, 2).slice().buffer).getUint16(
+          0,
+          true,
+        );
+        const nextAvail = q.base?.nextAvail ?? 0;
+        q.ring = new vring.SplitDeviceQueue({
+          memory: this.memoryMap.memory,
+          size: n,
+          addresses: { descTable, availRing, usedRing },
+          features,
+          state: { nextAvail, nextUsed: usedIdx },
+        });
+      }
+    } catch (err) {
+      q.ring = undefined;
+      const e =
+        err instanceof VhostUserError
+          ? err
+          : new VhostUserError(`queue ${q.index}: ${(err as Error).message}`, 'ADDRESS_NOT_MAPPED', {
+              cause: err,
+            });
+      this.#fail(q, e);
+      return;
+    }
+    if (this.mode === 'poll') q.ring.disableNotifications();
+  }
+
+  /** GET_VRING_BASE: stops the ring and returns its base. */
+  #stopQueue(q: BackendQueue): number {
+    const packed = hasBit(this.#features, VirtioFeature.RING_PACKED);
+    let state = q.base ?? { nextAvail: 0, nextUsed: 0, availWrap: true, usedWrap: true };
+    if (q.ring !== undefined) {
+      try {
+        state = q.ring.state();
+      } catch {
+        // a broken ring still reports where it stopped
+      }
+    }
+    const wasStarted = q.started;
+    // Stop after the last kick's work: chains already available are processed first.
+    if (q.ready) this.#processOnce(q);
+    q.kick?.close();
+    q.kick = undefined;
+    q.pollKick = false;
+    q.started = false;
+    q.ring = undefined;
+    q.base = state;
+    if (wasStarted) {
+      this.emit('queue-stop', q);
+      this.device.queueChanged?.(q);
+    }
+    if (!packed) return state.nextAvail & 0xffff;
+    return (
+      ((state.nextAvail & 0x7fff) |
+        (state.availWrap === false ? 0 : 0x8000) |
+        ((state.nextUsed & 0x7fff) << 16) |
+        (state.usedWrap === false ? 0 : 0x80000000)) >>>
+      0
+    );
+  }
+
+  #fail(q: BackendQueue, err: Error): void {
+    if (q.failure !== undefined) return;
+    q.failure = err;
+    this.#log(`vhost-user back-end: queue ${q.index} failed: ${err.message}`);
+    q.err?.kick();
+    if (this.listenerCount('queue-error') > 0) this.emit('queue-error', q, err);
+  }
+
+  #schedule(q: BackendQueue): void {
+    if (this.mode === 'poll') return; // the poll loop picks it up
+    queueMicrotask(() => this.#process(q));
+  }
+
+  /** Runs the device on a queue until it has no more work (event mode), re-arming notifications. */
+  #process(q: BackendQueue): void {
+    if (!q.ready) {
+      if (q.started && q.ring === undefined) this.#buildRing(q);
+      if (!q.ready) return;
+    }
+    try {
+      for (let round = 0; round < 64; round++) {
+        this.device.process(q);
+        if (this.mode === 'poll' || q.pollKick) return;
+        // lost-wakeup guard: re-enable kicks, then look again
+        if (!q.ring!.enableNotifications()) return;
+      }
+      setImmediate(() => this.#process(q));
+    } catch (err) {
+      const broken = q.ring?.broken;
+      if (broken || err instanceof vring.VringError) {
+        this.#fail(
+          q,
+          new VhostUserError(`queue ${q.index} is broken: ${(err as Error).message}`, 'QUEUE_BROKEN', {
+            cause: err,
+          }),
+        );
+        return;
+      }
+      throw err;
+    }
+  }
+
+  /** Runs every ready queue once; the device is told to process even without a kick. */
+  pollOnce(): void {
+    for (const q of this.queues) if (q.ready) this.#processOnce(q);
+  }
+
+  #processOnce(q: BackendQueue): void {
+    try {
+      this.device.process(q);
+    } catch (err) {
+      this.#fail(
+        q,
+        new VhostUserError(`queue ${q.index} is broken: ${(err as Error).message}`, 'QUEUE_BROKEN', {
+          cause: err,
+        }),
+      );
+    }
+  }
+
+  #startPolling(): void {
+    if (this.#pollTimer !== undefined) return;
+    const loop = (): void => {
+      this.#pollTimer = undefined;
+      if (!this.connected) return;
+      const polled = this.queues.filter((q) => q.ready && (this.mode === 'poll' || q.pollKick));
+      if (polled.length === 0) return;
+      for (const q of polled) this.#processOnce(q);
+      this.#pollTimer = setImmediate(loop);
+    };
+    this.#pollTimer = setImmediate(loop);
+  }
+
+  #stopPolling(): void {
+    if (this.#pollTimer !== undefined) clearImmediate(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+
+  /** Whether the driver set DRIVER_OK (with STATUS), or any queue is started. */
+  get running(): boolean {
+    return (this.#status & DeviceStatus.DRIVER_OK) !== 0 || this.queues.some((q) => q.started);
+  }
+
+  /** SET_OWNER seen. */
+  get owned(): boolean {
+    return this.#owner;
+  }
+}

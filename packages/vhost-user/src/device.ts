@@ -1,0 +1,126 @@
+/**
+ * What a device author implements (the back-end dispatches to it), and the
+ * per-queue handle the back-end gives the device.
+ */
+import type { EventFd } from '@vipc/shm';
+import type { DescriptorChain, GuestMemory, QueueState } from '@vipc/vring';
+import { VhostUserError } from './errors.js';
+
+/** The device side of one virtqueue, split or packed (@vipc/vring). */
+export interface DeviceQueue {
+  pop(): DescriptorChain | null;
+  addUsed(head: number, writtenLen: number): void;
+  publishUsed(): boolean;
+  enableNotifications(): boolean;
+  disableNotifications(): void;
+  hasAvailable(): boolean;
+  state(): QueueState;
+  setState(s: QueueState): void;
+  readonly broken: Error | null;
+  readonly size: number;
+}
+
+/**
+ * One virtqueue as the back-end runs it: vhost-user "Ring states" (started /
+ * stopped, enabled / disabled), its eventfds, and the ring itself once the
+ * front-end has described it.
+ */
+export class BackendQueue {
+  readonly index: number;
+  /** SET_VRING_NUM (0 until set). */
+  size = 0;
+  /** Started by the first kick (or SET_VRING_KICK without fd: polling); stopped by GET_VRING_BASE. */
+  started = false;
+  /** SET_VRING_ENABLE (or SET_FEATURES without PROTOCOL_FEATURES). */
+  enabled = false;
+  /** @internal */ kick: EventFd | undefined;
+  /** @internal */ call: EventFd | undefined;
+  /** @internal */ err: EventFd | undefined;
+  /** @internal the kick is polled (SET_VRING_KICK with the invalid-fd flag) */ pollKick = false;
+  /** @internal */ ring: DeviceQueue | undefined;
+  /** @internal state from SET_VRING_BASE, applied when the ring is built */ base: QueueState | undefined;
+  /** @internal */ userAddresses: { desc: bigint; avail: bigint; used: bigint; flags: number } | undefined;
+  /** @internal */ packed = false;
+  /** Set when the ring was found broken; the queue is not processed again until reset. */
+  failure: Error | undefined;
+  /** The guest memory the ring lives in. */
+  readonly memory: GuestMemory;
+  /** Counters. */
+  readonly stats = { kicks: 0, calls: 0, popped: 0 };
+
+  constructor(index: number, memory: GuestMemory) {
+    this.index = index;
+    this.memory = memory;
+  }
+
+  /** Started, enabled or not, with a ring that is not broken: the device may process it. */
+  get ready(): boolean {
+    return this.started && this.ring !== undefined && this.failure === undefined;
+  }
+
+  #ring(): DeviceQueue {
+    if (this.ring === undefined || !this.started) {
+      throw new VhostUserError(`queue ${this.index} is not started`, 'INVALID_STATE');
+    }
+    return this.ring;
+  }
+
+  /** The next available chain, or null. Throws (and the back-end marks the queue failed) on a bad ring. */
+  pop(): DescriptorChain | null {
+    const c = this.#ring().pop();
+    if (c !== null) this.stats.popped++;
+    return c;
+  }
+
+  hasAvailable(): boolean {
+    return this.ready && this.ring!.hasAvailable();
+  }
+
+  /** Records a used chain (not visible until flush()). */
+  addUsed(head: number, writtenLen: number): void {
+    this.#ring().addUsed(head, writtenLen);
+  }
+
+  /** Publishes recorded used chains and signals the call eventfd if the driver wants it. */
+  flush(): void {
+    if (this.#ring().publishUsed()) this.signal();
+  }
+
+  /** Kicks the call eventfd (an interrupt to the driver). */
+  signal(): void {
+    if (this.call !== undefined && !this.call.fd.closed) {
+      this.call.kick();
+      this.stats.calls++;
+    }
+  }
+}
+
+/** What the back-end needs from a device. */
+export interface VirtioDevice {
+  /** Device type name, for logs and --print-capabilities. */
+  readonly type: string;
+  /** Device feature bits offered (device-specific ones; the back-end adds the transport bits). */
+  readonly features: bigint;
+  /** How many virtqueues the device has at most. */
+  readonly queueCount: number;
+  /** GET_QUEUE_NUM reply (default queueCount; virtio-net reports queue pairs). */
+  readonly queueNum?: number;
+  /** Largest queue size accepted (default 32768). */
+  readonly maxQueueSize?: number;
+  /** Called when the back-end starts serving a front-end (queues are fresh). */
+  attach?(queues: readonly BackendQueue[]): void;
+  /** The front-end acknowledged these features (SET_FEATURES). */
+  setFeatures?(features: bigint): void;
+  /** A started queue has work: process it (pop, addUsed, flush). */
+  process(queue: BackendQueue): void;
+  /** A queue changed state (started/stopped/enabled/disabled). */
+  queueChanged?(queue: BackendQueue): void;
+  /** The memory table changed; chains held across calls must be given back now. */
+  memoryChanged?(): void;
+  /** GET_CONFIG: `size` bytes at `offset`, or null when out of range. */
+  readConfig?(offset: number, size: number): Uint8Array | null;
+  /** SET_CONFIG: false refuses the write. */
+  writeConfig?(offset: number, data: Uint8Array, flags: number): boolean;
+  /** RESET_DEVICE, or the front-end went away. */
+  reset?(): void;
+}

@@ -1,0 +1,298 @@
+/**
+ * A virtio-net device for the back-end (VIRTIO 5.1): the driver's transmitq
+ * frames are delivered to `onFrame`, and `send()` places frames in the
+ * driver's receiveq, with a 12-byte virtio_net_hdr and MRG_RXBUF.
+ */
+import { EventEmitter } from 'node:events';
+import type { DescriptorChain } from '@vipc/vring';
+import {
+  bit,
+  hasBit,
+  VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET,
+  VIRTIO_NET_HDR_SIZE,
+  VirtioFeature,
+  VirtioNetFeature,
+} from './defs.js';
+import type { BackendQueue, VirtioDevice } from './device.js';
+import { VhostUserError } from './errors.js';
+
+export interface NetDeviceOptions {
+  /** Queue pairs (default 1). More than 1 offers VIRTIO_NET_F_MQ. */
+  queuePairs?: number;
+  /** Offer MRG_RXBUF (default true): a frame may span several receive buffers. */
+  mergeRxBuffers?: boolean;
+  /** A MAC address to offer in config space (VIRTIO_NET_F_MAC). */
+  mac?: Uint8Array;
+  /** An MTU to offer (VIRTIO_NET_F_MTU). */
+  mtu?: number;
+  /**
+   * Called for each frame the driver transmitted (without its virtio_net_hdr).
+   * The view points into guest memory and is valid only during the call: copy
+   * it to keep it. Without a handler, frames are only counted.
+   */
+  onFrame?: (frame: Uint8Array, queuePair: number) => void;
+}
+
+export interface NetStats {
+  /** Frames taken from the driver's transmit queues. */
+  received: number;
+  receivedBytes: number;
+  /** Frames placed in the driver's receive queues. */
+  sent: number;
+  sentBytes: number;
+  /** Transmitted frames discarded because their queue was disabled (the spec's "without side effects"). */
+  discarded: number;
+  /** Receive buffers handed back empty (after a memory remap while a frame was being placed). */
+  returnedEmpty: number;
+}
+
+/**
+ * Events: 'writable' (queuePair) after send() returned false and receive
+ * buffers became available; 'link' (up: boolean).
+ */
+export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
+  readonly type = 'net';
+  readonly features: bigint;
+  readonly queueCount: number;
+  readonly queueNum: number;
+  readonly stats: NetStats = {
+    received: 0,
+    receivedBytes: 0,
+    sent: 0,
+    sentBytes: 0,
+    discarded: 0,
+    returnedEmpty: 0,
+  };
+  onFrame: ((frame: Uint8Array, queuePair: number) => void) | undefined;
+  #queues: readonly BackendQueue[] = [];
+  #negotiated = 0n;
+  #hdrSize = VIRTIO_NET_HDR_SIZE;
+  #mac: Uint8Array | undefined;
+  #mtu: number | undefined;
+  /** Receive chains popped but not filled yet, per pair. */
+  #held: DescriptorChain[][];
+  #wantWritable: boolean[];
+  #hdr = new Uint8Array(VIRTIO_NET_HDR_SIZE);
+
+  constructor(options: NetDeviceOptions = {}) {
+    super();
+    const pairs = options.queuePairs ?? 1;
+    if (!Number.isInteger(pairs) || pairs < 1 || pairs > 128) {
+      throw new VhostUserError('queuePairs must be an integer from 1 to 128', 'INVALID_ARGUMENT');
+    }
+    this.queueCount = 2 * pairs;
+    this.queueNum = pairs;
+    let f = 0n;
+    if (options.mergeRxBuffers !== false) f |= bit(VirtioNetFeature.MRG_RXBUF);
+    if (pairs > 1) f |= bit(VirtioNetFeature.MQ);
+    if (options.mac) {
+      if (options.mac.length !== 6) throw new VhostUserError('a MAC address is 6 bytes', 'INVALID_ARGUMENT');
+      this.#mac = Uint8Array.from(options.mac);
+      f |= bit(VirtioNetFeature.MAC);
+    }
+    if (options.mtu !== undefined) {
+      if (!Number.isInteger(options.mtu) || options.mtu < 68 || options.mtu > 65535) {
+        throw new VhostUserError('mtu must be an integer from 68 to 65535', 'INVALID_ARGUMENT');
+      }
+      this.#mtu = options.mtu;
+      f |= bit(VirtioNetFeature.MTU);
+    }
+    f |= bit(VirtioNetFeature.STATUS);
+    this.features = f;
+    this.onFrame = options.onFrame;
+    this.#held = Array.from({ length: pairs }, () => []);
+    this.#wantWritable = Array.from({ length: pairs }, () => false);
+  }
+
+  attach(queues: readonly BackendQueue[]): void {
+    this.#queues = queues;
+    for (const h of this.#held) h.length = 0;
+  }
+
+  setFeatures(features: bigint): void {
+    this.#negotiated = features;
+    // VIRTIO 5.1.6: the 12-byte header with VERSION_1 or MRG_RXBUF, else 10 bytes.
+    this.#hdrSize =
+      hasBit(features, VirtioFeature.VERSION_1) || hasBit(features, VirtioNetFeature.MRG_RXBUF)
+        ? VIRTIO_NET_HDR_SIZE
+        : 10;
+  }
+
+  get negotiatedFeatures(): bigint {
+    return this.#negotiated;
+  }
+
+  /** Whether receive queue `pair` is started and enabled (frames can be sent). */
+  linkUp(pair = 0): boolean {
+    const q = this.#queues[2 * pair];
+    return q?.ready === true && q.enabled;
+  }
+
+  process(queue: BackendQueue): void {
+    const pair = queue.index >> 1;
+    if ((queue.index & 1) === 0) {
+      // receiveq: the driver added buffers
+      if (this.#wantWritable[pair]) {
+        this.#wantWritable[pair] = false;
+        this.emit('writable', pair);
+      }
+      return;
+    }
+    this.#drainTx(queue, pair);
+  }
+
+  #drainTx(q: BackendQueue, pair: number): void {
+    const hdr = this.#hdrSize;
+    const handler = this.onFrame;
+    let n = 0;
+    for (;;) {
+      const chain = q.pop();
+      if (chain === null) break;
+      n++;
+      if (!q.enabled) {
+        // started but disabled: process and discard (vhost-user "Ring states")
+        this.stats.discarded++;
+        q.addUsed(chain.head, 0);
+        continue;
+      }
+      const len = chain.readableLength - hdr;
+      if (len >= 0) {
+        this.stats.received++;
+        this.stats.receivedBytes += len;
+        if (handler !== undefined) {
+          const views = chain.readable;
+          const first = views[0];
+          if (views.length === 1 && first !== undefined) handler(first.subarray(hdr), pair);
+          else if (views.length === 2 && views[0]!.length === hdr) handler(views[1]!, pair);
+          else handler(chain.read().subarray(hdr), pair);
+        }
+      }
+      q.addUsed(chain.head, 0);
+      if (n % 64 === 0) q.flush();
+    }
+    if (n > 0) q.flush();
+  }
+
+  memoryChanged(): void {
+    // Held receive chains point into mappings that are going away: give them back empty.
+    this.#queues.forEach((q, i) => {
+      if ((i & 1) !== 0) return;
+      const held = this.#held[i >> 1]!;
+      if (held.length === 0 || !q.ready) {
+        held.length = 0;
+        return;
+      }
+      for (const c of held) {
+        q.addUsed(c.head, 0);
+        this.stats.returnedEmpty++;
+      }
+      held.length = 0;
+      q.flush();
+    });
+  }
+
+  reset(): void {
+    for (const h of this.#held) h.length = 0;
+    this.#negotiated = 0n;
+  }
+
+  #nextChain(q: BackendQueue, held: DescriptorChain[], used: number): DescriptorChain | null {
+    if (used < held.length) return held[used]!;
+    const c = q.pop();
+    if (c !== null) held.push(c);
+    return c;
+  }
+
+  /**
+   * Places one frame in receive queue `pair`. Returns false, sending nothing,
+   * when the driver has not posted enough buffers (back-pressure: wait for
+   * 'writable'); throws INVALID_STATE when the link is down.
+   */
+  send(frame: Uint8Array, pair = 0): boolean {
+    const ok = this.#place(frame, pair);
+    if (ok) this.#queues[2 * pair]!.flush();
+    return ok;
+  }
+
+  /** Places frames in order until one does not fit; returns how many were sent. */
+  sendBatch(frames: readonly Uint8Array[], pair = 0): number {
+    let n = 0;
+    for (const f of frames) {
+      if (!this.#place(f, pair)) break;
+      n++;
+    }
+    if (n > 0) this.#queues[2 * pair]!.flush();
+    return n;
+  }
+
+  #place(frame: Uint8Array, pair: number): boolean {
+    const q = this.#queues[2 * pair];
+    if (q === undefined) throw new VhostUserError(`no queue pair ${pair}`, 'INVALID_ARGUMENT');
+    if (!q.ready || !q.enabled) {
+      throw new VhostUserError(`receive queue ${2 * pair} is not running (link down)`, 'INVALID_STATE');
+    }
+    const hdrSize = this.#hdrSize;
+    const total = hdrSize + frame.length;
+    const merge = hasBit(this.#negotiated, VirtioNetFeature.MRG_RXBUF);
+    const held = this.#held[pair]!;
+    // Gather enough buffers first, so that nothing is written unless the frame fits.
+    let room = 0;
+    let count = 0;
+    while (room < total) {
+      const c = this.#nextChain(q, held, count);
+      if (c === null) {
+        this.#wantWritable[pair] = true;
+        return false;
+      }
+      if (!merge && c.writableLength < total) {
+        throw new VhostUserError(
+          `frame of ${frame.length} bytes does not fit the driver's ${c.writableLength}-byte receive buffer (no MRG_RXBUF)`,
+          'INVALID_ARGUMENT',
+        );
+      }
+      room += c.writableLength;
+      count++;
+      if (count > 0xffff)
+        throw new VhostUserError('frame needs too many receive buffers', 'INVALID_ARGUMENT');
+    }
+    const hdr = this.#hdr;
+    hdr.fill(0);
+    if (hdrSize === VIRTIO_NET_HDR_SIZE) {
+      hdr[VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET] = count & 0xff;
+      hdr[VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET + 1] = count >> 8;
+    }
+    let off = 0; // offset in the header+frame stream
+    for (let i = 0; i < count; i++) {
+      const c = held[i]!;
+      let w = 0;
+      if (off < hdrSize) {
+        w += c.write(hdr.subarray(off, hdrSize), 0);
+      }
+      const start = Math.max(off + w - hdrSize, 0);
+      if (start < frame.length && w < c.writableLength) {
+        w += c.write(frame.subarray(start, start + (c.writableLength - w)), w);
+      }
+      off += w;
+      q.addUsed(c.head, w);
+    }
+    held.splice(0, count);
+    this.stats.sent++;
+    this.stats.sentBytes += frame.length;
+    return true;
+  }
+
+  readConfig(offset: number, size: number): Uint8Array | null {
+    // VIRTIO 5.1.4: mac[6], status u16, max_virtqueue_pairs u16, mtu u16
+    const cfg = new Uint8Array(12);
+    if (this.#mac) cfg.set(this.#mac, 0);
+    cfg[6] = this.linkUp(0) ? 1 : 0; // VIRTIO_NET_S_LINK_UP
+    cfg[8] = this.queueNum & 0xff;
+    cfg[9] = this.queueNum >> 8;
+    if (this.#mtu !== undefined) {
+      cfg[10] = this.#mtu & 0xff;
+      cfg[11] = this.#mtu >> 8;
+    }
+    if (offset + size > cfg.length) return null;
+    return cfg.slice(offset, offset + size);
+  }
+}
