@@ -27,6 +27,8 @@ function describe(r: Resource): string {
       return `mount ${r.target}`;
     case 'hugepages':
       return `hugepage reservation ${r.sysfs}`;
+    case 'dpdk-runtime':
+      return `DPDK runtime directory of ${r.prefix}`;
     case 'hugepage-files':
       return `hugepage files ${join(r.dir, `${r.prefix}*`)}`;
     default:
@@ -109,6 +111,10 @@ async function undo(r: Resource): Promise<'removed' | 'absent'> {
     case 'hugepages':
       writeFileSync(r.sysfs, String(r.previous));
       return 'removed';
+    case 'dpdk-runtime': {
+      const { removeRuntimeDir } = await import('@vipc/dpdk');
+      return removeRuntimeDir(r.prefix) ? 'removed' : 'absent';
+    }
     case 'hugepage-files': {
       let n = 0;
       try {

@@ -1,11 +1,12 @@
-/** The testpmd command lines `vipc up` runs for DPDK endpoints (recipes of PEERS.md). */
-import { existsSync } from 'node:fs';
+/** The testpmd command lines `vipc up` and `vipc dpdk testpmd` run, built and checked by @vipc/dpdk. */
+import { buildTestpmdArgv, type EalOptions, findExecutable, type TestpmdOptions } from '@vipc/dpdk';
 import { CliError } from './errors.js';
 import type { Role } from './topology.js';
 
 export function testpmdPath(): string {
-  for (const p of ['/usr/bin/dpdk-testpmd', '/usr/local/bin/dpdk-testpmd']) if (existsSync(p)) return p;
-  throw new CliError('PEER_MISSING', 'dpdk-testpmd is not installed', 'apt-get install dpdk-dev');
+  const p = findExecutable('dpdk-testpmd');
+  if (!p) throw new CliError('PEER_MISSING', 'dpdk-testpmd is not installed', 'apt-get install dpdk-dev');
+  return p;
 }
 
 export interface TestpmdPlan {
@@ -20,31 +21,40 @@ export interface TestpmdPlan {
   hugeDir: string | undefined;
   filePrefix: string;
   txpkts?: number;
+  interactive?: boolean;
+}
+
+export function testpmdOptions(p: TestpmdPlan): { eal: EalOptions; testpmd: TestpmdOptions } {
+  return {
+    eal: {
+      lcores: [0, 1],
+      memoryChannels: 1,
+      filePrefix: p.filePrefix,
+      noPci: true,
+      memoryMb: p.memoryMb,
+      ...(p.hugeDir ? { hugeDir: p.hugeDir, singleFileSegments: true } : { noHuge: true }),
+      vdevs: [
+        p.role === 'backend'
+          ? { driver: 'net_vhost', iface: p.socket, queues: p.queues }
+          : {
+              driver: 'net_virtio_user',
+              path: p.socket,
+              queues: p.queues,
+              ...(p.packed ? { packedVq: true } : {}),
+            },
+      ],
+    },
+    testpmd: {
+      nbCores: 1,
+      forwardMode: p.forwardMode,
+      totalNumMbufs: 16384,
+      ...(p.txpkts ? { txpkts: p.txpkts } : {}),
+      ...(p.interactive ? { interactive: true } : { statsPeriod: 1 }),
+    },
+  };
 }
 
 export function testpmdArgs(p: TestpmdPlan): string[] {
-  const vdev =
-    p.role === 'backend'
-      ? `net_vhost0,iface=${p.socket},queues=${p.queues}`
-      : `net_virtio_user0,path=${p.socket},queues=${p.queues}${p.packed ? ',packed_vq=1' : ''}`;
-  return [
-    '-l',
-    '0-1',
-    '-n',
-    '1',
-    `--file-prefix=${p.filePrefix}`,
-    '--no-pci',
-    ...(p.hugeDir
-      ? ['--huge-dir', p.hugeDir, '--single-file-segments', '-m', String(p.memoryMb)]
-      : ['--no-huge', '-m', String(p.memoryMb)]),
-    '--vdev',
-    vdev,
-    '--',
-    '--nb-cores=1',
-    `--forward-mode=${p.forwardMode}`,
-    ...(p.txpkts ? [`--txpkts=${p.txpkts}`] : []),
-    '--total-num-mbufs=16384',
-    '--stats-period',
-    '1',
-  ];
+  const o = testpmdOptions(p);
+  return buildTestpmdArgv(o.eal, o.testpmd);
 }

@@ -55,6 +55,7 @@ function nothingLeft() {
   expect(existsSync(socketDir)).toBe(false);
   expect(existsSync(join(stateDir, `${name}.json`))).toBe(false);
   expect(existsSync(join(stateDir, name))).toBe(false);
+  for (const tag of tags) expect(existsSync(`/var/run/dpdk/${tag}`)).toBe(false);
   if (existsSync('/dev/hugepages'))
     expect(readdirSync('/dev/hugepages').filter((f) => f.startsWith(`vipc-${name}`))).toEqual([]);
 }

@@ -43,6 +43,7 @@ function inspect(r: Resource): Record<string, unknown> {
     case 'mount':
     case 'hugepages':
     case 'hugepage-files':
+    case 'dpdk-runtime':
       return { ...r };
     default:
       return { ...r, exists: existsSync(r.path) };
@@ -98,7 +99,9 @@ export async function run(ctx: CommandContext): Promise<number> {
                   ? `hugetlbfs mount ${r.target}`
                   : r.kind === 'hugepages'
                     ? `hugepages ${r.sysfs} (was ${r.previous})`
-                    : `hugepage files ${r.dir}/${r.prefix}*`;
+                    : r.kind === 'dpdk-runtime'
+                      ? `DPDK runtime directory of ${r.prefix}`
+                      : `hugepage files ${r.dir}/${r.prefix}*`;
         ctx.out.print(`  ${what}`);
       }
     }

@@ -194,6 +194,7 @@ async function bringUp(
           filePrefix: tag,
         }),
       ];
+      journal.state.resources.push({ kind: 'dpdk-runtime', prefix: tag, status: 'ready' });
       if (ep.useHugepages)
         journal.state.resources.push({
           kind: 'hugepage-files',
