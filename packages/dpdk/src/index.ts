@@ -85,6 +85,7 @@ export {
   spawnDpdk,
   uniqueFilePrefix,
 } from './supervisor.js';
+export { type CommandOptions, TestpmdController } from './testpmd-controller.js';
 export {
   buildTestpmdArgs,
   buildTestpmdArgv,

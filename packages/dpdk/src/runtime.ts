@@ -117,8 +117,12 @@ export function processesUsingPrefix(prefix: string, exclude: readonly number[] 
 }
 
 /** Remove a DPDK runtime directory (config, fbarray files, mp_socket); returns whether something was removed. */
-export function removeRuntimeDir(prefix: string, uid?: number): boolean {
-  const dir = runtimeDir(prefix, uid);
+export function removeRuntimeDir(
+  prefix: string,
+  uid?: number,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  const dir = runtimeDir(prefix, uid, env);
   try {
     lstatSync(dir);
   } catch {

@@ -51,6 +51,12 @@ export interface LaunchOptions {
    * buffered on a pipe, which reorders prompts and command output). Default true when stdbuf exists.
    */
   unbuffered?: boolean;
+  /**
+   * Send stderr into the same pipe as stdout (via `sh -c 'exec "$@" 2>&1'`), so EAL/PMD log lines and
+   * testpmd's own output keep their true order (default true). With false, `line` events carry the
+   * stream they came from.
+   */
+  mergeStderr?: boolean;
   /** Refuse to start when a live process uses the same --file-prefix (default true). */
   checkFilePrefix?: boolean;
   /** Remove the runtime directory, hugepage files and created sockets after exit (default true). */
@@ -165,6 +171,7 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
   private readonly log: WriteStream | undefined;
   private readonly cleanupEnabled: boolean;
   private readonly uid: number;
+  private readonly env: NodeJS.ProcessEnv;
   private requested = false;
   private lastStatsText: string[] = [];
   private statsCapture: string[] | undefined;
@@ -193,6 +200,7 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
     this.sockets = createdSocketPaths(this.eal);
     this.cleanupEnabled = opts.cleanup !== false;
     this.uid = opts.uid ?? process.getuid?.() ?? 0;
+    this.env = opts.env ?? process.env;
     if (opts.checkFilePrefix !== false) {
       const users = processesUsingPrefix(this.filePrefix);
       if (users.length > 0) {
@@ -207,7 +215,14 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
     this.logFile = opts.logFile;
     this.log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
     const stdbuf = opts.unbuffered === false ? undefined : findExecutable('stdbuf');
-    const [cmd, args] = stdbuf ? [stdbuf, ['-o0', '-e0', app, ...this.argv]] : [app, this.argv];
+    let cmd: string = stdbuf ?? app;
+    let args: string[] = stdbuf ? ['-o0', '-e0', app, ...this.argv] : [...this.argv];
+    const sh = opts.mergeStderr === false ? undefined : findExecutable('sh');
+    // exec keeps the pid: sh -> stdbuf -> the app; arguments stay positional, nothing is re-parsed
+    if (sh) {
+      args = ['-c', 'exec "$@" 2>&1', 'sh', cmd, ...args];
+      cmd = sh;
+    }
     const child = spawn(cmd, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
@@ -254,7 +269,7 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
 
   /** The runtime directory the EAL of this process uses. */
   get runtimeDir(): string {
-    return runtimeDir(this.filePrefix, this.uid);
+    return runtimeDir(this.filePrefix, this.uid, this.env);
   }
 
   /** The last output lines (up to logTailLines). */
@@ -475,7 +490,7 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
     try {
       // Another process (a secondary, or a rogue duplicate) may still use the prefix.
       if (processesUsingPrefix(this.filePrefix).length === 0)
-        cleaned.runtimeDir = removeRuntimeDir(this.filePrefix, this.uid);
+        cleaned.runtimeDir = removeRuntimeDir(this.filePrefix, this.uid, this.env);
     } catch (e) {
       cleaned.errors.push((e as Error).message);
     }
