@@ -26,5 +26,7 @@ export interface CommandSpec {
   /** Extra positional arguments allowed (default: none). */
   positionals?: { min: number; max: number };
   examples: string[];
+  /** Hand the raw arguments (positionals) to the module unparsed, --help included (commands of other apps). */
+  passthrough?: boolean;
   load(): Promise<CommandModule>;
 }

@@ -26,8 +26,12 @@ export function generalHelp(): string {
     'Progress and logs go to stderr. Exit codes: 0 ok, 1 failure, 2 usage error.',
     '',
     'Examples:',
-    '  vipc doctor',
-    '  vipc validate topology.yaml',
+    '  vipc doctor                                   # what works here, and how to fix the rest',
+    '  vipc demo                                     # host back-end <-> front-end in an LXC container',
+    '  vipc up topology.yaml && vipc status          # bring a topology up, look at it',
+    '  vipc down                                     # tear it down (also after a crash)',
+    '  vipc recv --socket /tmp/l.sock --listen &  echo hi | vipc send --socket /tmp/l.sock',
+    '  vipc yocto emit --release scarthgap --out meta-vipc',
   ].join('\n');
 }
 
@@ -90,8 +94,11 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   const spec = found.spec;
-  const rest = [...found.args, ...globals];
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const rest = [...globals, ...found.args];
+  if (spec.passthrough) return runModule(spec, { json: rest.includes('--json') }, rest);
+  const dashes = rest.indexOf('--');
+  const own = dashes >= 0 ? rest.slice(0, dashes) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
     process.stdout.write(`${commandHelp(spec)}\n`);
     return EXIT_OK;
   }
@@ -111,7 +118,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vipc ${spec.name}: ${what}\nUsage: ${spec.usage}\n`);
     return EXIT_USAGE;
   }
-  const out = new Output({ json: parsed.values.json === true });
+  return runModule(spec, parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
+}
+
+async function runModule(
+  spec: CommandSpec,
+  values: Record<string, string | boolean | string[] | undefined>,
+  positionals: string[],
+): Promise<number> {
+  const out = new Output({ json: values.json === true });
   const controller = new AbortController();
   const onSignal = () => controller.abort(new CliError('FAILED', 'interrupted'));
   process.once('SIGINT', onSignal);
@@ -119,8 +134,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const mod = await spec.load();
     const code = await mod.run({
-      values: parsed.values as Record<string, string | boolean | undefined>,
-      positionals: parsed.positionals,
+      values,
+      positionals,
       out,
       signal: controller.signal,
     });

@@ -1,0 +1,3 @@
+import { runWith } from './lxc.js';
+
+export const run = runWith('start');
