@@ -53,3 +53,11 @@ export const VIRTIO_F_IN_ORDER = 35;
 
 /** 2.7.4 Message Framing: a chain's total length fits the 32-bit used length. */
 export const MAX_CHAIN_BYTES = 2 ** 32;
+
+/**
+ * Largest indirect table accepted (entries). The spec bounds a chain by the
+ * queue size only for direct descriptors; drivers (Linux) may build bigger
+ * indirect tables, so the bound is the largest queue size. It keeps the work
+ * of one pop() bounded whatever len the peer writes.
+ */
+export const MAX_INDIRECT_ENTRIES = 32768;

@@ -30,6 +30,9 @@ export { DescriptorChain } from './descriptor-chain.js';
 export { VringError, type VringErrorCode } from './errors.js';
 export { type GuestAddress, GuestMemory, type MemoryRegion } from './guest-memory.js';
 export { vringNeedEvent } from './notification.js';
+export type { PackedQueueOptions } from './packed-common.js';
+export { PackedDeviceQueue } from './packed-device-queue.js';
+export { PackedDriverQueue } from './packed-driver-queue.js';
 export { type PackedLayout, packedLayout } from './packed-layout.js';
 export {
   type PackedQueueAddresses,

@@ -1,6 +1,7 @@
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
+  MAX_INDIRECT_ENTRIES,
   SPLIT_AVAIL_ALIGN,
   SPLIT_DESC_ALIGN,
   SPLIT_USED_ALIGN,
@@ -248,6 +249,12 @@ export class SplitDeviceQueue {
           this.#fail(
             'INVALID_INDIRECT_TABLE',
             `indirect table of chain ${head} has length ${len}, not a non-zero multiple of 16`,
+          );
+        }
+        if (len / DESCRIPTOR_SIZE > MAX_INDIRECT_ENTRIES) {
+          this.#fail(
+            'INVALID_INDIRECT_TABLE',
+            `indirect table of chain ${head} has ${len / DESCRIPTOR_SIZE} entries, more than ${MAX_INDIRECT_ENTRIES}`,
           );
         }
         const e = memory.resolve(lo, hi, len);

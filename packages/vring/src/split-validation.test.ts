@@ -35,7 +35,9 @@ function hostile(r: SplitRig) {
       });
     },
     avail(heads: number[], idx = heads.length) {
-      heads.forEach((h, i) => r.view.setUint16(a + 4 + 2 * (i % r.ring.size), h, true));
+      heads.forEach((h, i) => {
+        r.view.setUint16(a + 4 + 2 * (i % r.ring.size), h, true);
+      });
       r.view.setUint16(a + 2, idx, true);
     },
   };
@@ -349,7 +351,7 @@ describe('device side: what the driver wrote (split)', () => {
       }
     })();
     expect(err?.code).toBe('QUEUE_BROKEN');
-    expect((err?.cause as VringError).code).toBe('INVALID_DESCRIPTOR_INDEX');
+    expect((err!.cause as VringError).code).toBe('INVALID_DESCRIPTOR_INDEX');
     r.device.reset();
     expect(r.device.pop()?.head).toBe(0);
   });

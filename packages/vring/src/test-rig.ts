@@ -1,5 +1,8 @@
 // Test-only helpers (not part of the published entry points).
 import { GuestMemory } from './guest-memory.js';
+import { PackedDeviceQueue } from './packed-device-queue.js';
+import { PackedDriverQueue } from './packed-driver-queue.js';
+import { packedLayout } from './packed-layout.js';
 import type { QueueFeatures } from './queue-state.js';
 import { SplitDeviceQueue } from './split-device-queue.js';
 import { SplitDriverQueue } from './split-driver-queue.js';
@@ -64,4 +67,52 @@ export function catchCode(fn: () => unknown): string | undefined {
     return c;
   }
   return undefined;
+}
+
+export interface PackedRig {
+  memory: GuestMemory;
+  buffer: ArrayBuffer | SharedArrayBuffer;
+  bytes: Uint8Array;
+  view: DataView;
+  base: bigint;
+  size: number;
+  data: bigint;
+  dataBytes: number;
+  addresses: { descRing: bigint; driverEvent: bigint; deviceEvent: bigint };
+  driver: PackedDriverQueue;
+  device: PackedDeviceQueue;
+  off(addr: bigint | number): number;
+}
+
+export function packedRig(
+  opts: { size?: number; features?: QueueFeatures; dataBytes?: number; base?: bigint; shared?: boolean } = {},
+): PackedRig {
+  const size = opts.size ?? 8;
+  const base = opts.base ?? 0x10000n;
+  const ring = packedLayout(size);
+  const ringBytes = Math.ceil(ring.totalBytes / 4096) * 4096;
+  const dataBytes = opts.dataBytes ?? 65536;
+  const total = ringBytes + dataBytes;
+  const buffer = opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total);
+  const memory = new GuestMemory([{ guestAddress: base, size: total, buffer }]);
+  const addresses = {
+    descRing: base + BigInt(ring.descRing),
+    driverEvent: base + BigInt(ring.driverEvent),
+    deviceEvent: base + BigInt(ring.deviceEvent),
+  };
+  const features = opts.features ?? {};
+  return {
+    memory,
+    buffer,
+    bytes: new Uint8Array(buffer),
+    view: new DataView(buffer),
+    base,
+    size,
+    data: base + BigInt(ringBytes),
+    dataBytes,
+    addresses,
+    driver: new PackedDriverQueue({ memory, size, addresses, features }),
+    device: new PackedDeviceQueue({ memory, size, addresses, features }),
+    off: (addr) => Number(BigInt(addr) - base),
+  };
 }

@@ -1,0 +1,393 @@
+import {
+  DESCRIPTOR_SIZE,
+  MAX_CHAIN_BYTES,
+  MAX_INDIRECT_ENTRIES,
+  RING_EVENT_FLAGS_DESC,
+  RING_EVENT_FLAGS_DISABLE,
+  RING_EVENT_FLAGS_ENABLE,
+  VIRTQ_DESC_F_AVAIL,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_USED,
+  VIRTQ_DESC_F_WRITE,
+} from './defs.js';
+import { DescriptorChain } from './descriptor-chain.js';
+import { VringError, type VringErrorCode } from './errors.js';
+import type { GuestMemory } from './guest-memory.js';
+import {
+  advance,
+  mapPacked,
+  type PackedAddresses,
+  type PackedQueueOptions,
+  packedAddresses,
+  packedNeedEvent,
+} from './packed-common.js';
+import { checkPackedSize } from './packed-layout.js';
+import type { QueueFeatures, QueueState } from './queue-state.js';
+import { assertLittleEndian } from './ring-views.js';
+
+/** @internal */
+export function checkPosition(v: unknown, size: number, what: string): number {
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= size) {
+    throw new VringError(
+      'INVALID_ARGUMENT',
+      `${what} must be a ring position below ${size} (got ${String(v)})`,
+    );
+  }
+  return v as number;
+}
+
+/**
+ * The device side of a packed virtqueue (2.8), with the same methods as
+ * SplitDeviceQueue. Ownership of each descriptor is decided by its AVAIL/USED
+ * bits against the device's wrap counters; chains are validated like split
+ * ones (plus: a chain may not run into descriptors the device still holds, and
+ * buffer ids must be below N and not already in flight).
+ */
+export class PackedDeviceQueue {
+  readonly size: number;
+  readonly memory: GuestMemory;
+  readonly features: Readonly<Required<QueueFeatures>>;
+  readonly addresses: Readonly<PackedAddresses>;
+  #gen = -1;
+  #desc32!: Uint32Array;
+  #desc16!: Uint16Array;
+  #driverEvent!: Uint16Array;
+  #deviceEvent!: Uint16Array;
+  #nextAvail = 0;
+  #availWrap = true;
+  #nextUsed = 0;
+  #usedWrap = true;
+  #inflightDescs = 0;
+  #inflight: Uint8Array;
+  #chainDescs: Uint16Array;
+  // used elements recorded, not yet published
+  #pendingCount = 0;
+  #pendingDescs = 0;
+  #firstSlot = 0;
+  #firstFlags = 0;
+  #notify = true;
+  #eventWritten = -1;
+  #broken: VringError | null = null;
+
+  constructor(opts: PackedQueueOptions) {
+    assertLittleEndian();
+    checkPackedSize(opts.size);
+    this.size = opts.size;
+    this.memory = opts.memory;
+    const f = opts.features ?? {};
+    this.features = Object.freeze({ eventIdx: !!f.eventIdx, indirect: !!f.indirect, inOrder: !!f.inOrder });
+    this.addresses = Object.freeze(packedAddresses(opts.addresses));
+    this.#inflight = new Uint8Array(opts.size);
+    this.#chainDescs = new Uint16Array(opts.size);
+    this.#map();
+    if (opts.state) this.setState(opts.state);
+  }
+
+  #map(): void {
+    const gen = this.memory.generation;
+    const v = mapPacked(this.memory, this.size, this.addresses);
+    this.#desc32 = v.desc32;
+    this.#desc16 = v.desc16;
+    this.#driverEvent = v.driverEvent;
+    this.#deviceEvent = v.deviceEvent;
+    this.#gen = gen;
+  }
+
+  #refresh(): void {
+    if (this.#broken !== null) {
+      throw new VringError('QUEUE_BROKEN', `the queue is broken: ${this.#broken.message}`, {
+        cause: this.#broken,
+      });
+    }
+    if (this.memory.generation !== this.#gen) {
+      try {
+        this.#map();
+      } catch (err) {
+        this.#broken = err as VringError;
+        throw err;
+      }
+    }
+  }
+
+  #fail(code: VringErrorCode, message: string): never {
+    const err = new VringError(code, message);
+    this.#broken = err;
+    throw err;
+  }
+
+  get broken(): VringError | null {
+    return this.#broken;
+  }
+
+  #isAvail(slot: number): boolean {
+    const flags = Atomics.load(this.#desc16, 8 * slot + 7);
+    const w = this.#availWrap;
+    return ((flags & VIRTQ_DESC_F_AVAIL) !== 0) === w && ((flags & VIRTQ_DESC_F_USED) !== 0) !== w;
+  }
+
+  hasAvailable(): boolean {
+    this.#refresh();
+    return this.#isAvail(this.#nextAvail);
+  }
+
+  #armEvent(): void {
+    const offWrap = this.#nextAvail | (this.#availWrap ? 0x8000 : 0);
+    Atomics.store(this.#deviceEvent, 0, offWrap);
+    Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_DESC);
+    this.#eventWritten = offWrap;
+  }
+
+  pop(): DescriptorChain | null {
+    this.#refresh();
+    if (!this.#isAvail(this.#nextAvail)) {
+      if (!this.features.eventIdx || !this.#notify) return null;
+      const offWrap = this.#nextAvail | (this.#availWrap ? 0x8000 : 0);
+      if (this.#eventWritten === offWrap) return null;
+      this.#armEvent();
+      if (!this.#isAvail(this.#nextAvail)) return null;
+    }
+    return this.#walk();
+  }
+
+  #walk(): DescriptorChain {
+    const n = this.size;
+    const memory = this.memory;
+    const d32 = this.#desc32;
+    const room = n - this.#inflightDescs;
+    let slot = this.#nextAvail;
+    let count = 0;
+    let id = 0;
+    let sawWritable = false;
+    let readableLength = 0;
+    let writableLength = 0;
+    let nReadable = 0;
+    const bytes: Uint8Array[] = [];
+    const offsets: number[] = [];
+    const lengths: number[] = [];
+    const start = this.#nextAvail;
+    const add = (lo: number, hi: number, len: number, writable: boolean, where: string) => {
+      if (writable) {
+        sawWritable = true;
+        writableLength += len;
+      } else {
+        if (sawWritable) {
+          this.#fail('READABLE_AFTER_WRITABLE', `${where} is device-readable but follows a writable one`);
+        }
+        readableLength += len;
+        nReadable++;
+      }
+      if (readableLength + writableLength > MAX_CHAIN_BYTES) {
+        this.#fail('CHAIN_TOO_LONG', `the chain at ring position ${start} is longer than 2^32 bytes`);
+      }
+      const e = memory.resolve(lo, hi, len);
+      if (e === undefined)
+        this.#fail('ADDRESS_OUT_OF_BOUNDS', `${where} (${addrText(lo, hi)}+${len}) is outside guest memory`);
+      bytes.push(e.bytes);
+      offsets.push(memory.resolvedOffset);
+      lengths.push(len);
+    };
+    for (;;) {
+      if (count >= room) {
+        this.#fail(
+          'AVAIL_INDEX_OVERRUN',
+          `the chain at ring position ${start} runs past ${room} free descriptors into ones the device still holds`,
+        );
+      }
+      count++;
+      // Read the descriptor once (the head's flags were loaded atomically just before).
+      const w = slot << 2;
+      const lo = d32[w]!;
+      const hi = d32[w + 1]!;
+      const len = d32[w + 2]!;
+      const idFlags = d32[w + 3]!;
+      id = idFlags & 0xffff;
+      const flags = idFlags >>> 16;
+      const where = `descriptor at ring position ${slot}`;
+      if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
+        if (!this.features.indirect) {
+          this.#fail(
+            'INDIRECT_NOT_NEGOTIATED',
+            `${where} is indirect, but VIRTIO_F_INDIRECT_DESC was not negotiated`,
+          );
+        }
+        if ((flags & VIRTQ_DESC_F_NEXT) !== 0 || count > 1) {
+          this.#fail('INDIRECT_WITH_NEXT', `${where} is indirect inside a list linked by NEXT`);
+        }
+        if (len === 0 || len % DESCRIPTOR_SIZE !== 0 || len / DESCRIPTOR_SIZE > MAX_INDIRECT_ENTRIES) {
+          this.#fail(
+            'INVALID_INDIRECT_TABLE',
+            `indirect table at ${where} has length ${len}, not a non-zero multiple of 16 of at most ${MAX_INDIRECT_ENTRIES} entries`,
+          );
+        }
+        const e = memory.resolve(lo, hi, len);
+        if (e === undefined) {
+          this.#fail(
+            'ADDRESS_OUT_OF_BOUNDS',
+            `indirect table ${addrText(lo, hi)}+${len} at ${where} is outside guest memory`,
+          );
+        }
+        const off = e.bytes.byteOffset + memory.resolvedOffset;
+        const table =
+          off % 4 === 0
+            ? new Uint32Array(e.bytes.buffer, off, len >>> 2)
+            : new Uint32Array(e.bytes.slice(memory.resolvedOffset, memory.resolvedOffset + len).buffer);
+        const entries = len / DESCRIPTOR_SIZE;
+        for (let i = 0; i < entries; i++) {
+          const t = i << 2;
+          const tflags = table[t + 3]! >>> 16;
+          if ((tflags & VIRTQ_DESC_F_INDIRECT) !== 0) {
+            this.#fail('NESTED_INDIRECT', `entry ${i} of the indirect table at ${where} is itself indirect`);
+          }
+          // Only WRITE is valid in an indirect table; NEXT and the id are ignored (2.8.14).
+          add(
+            table[t]!,
+            table[t + 1]!,
+            table[t + 2]!,
+            (tflags & VIRTQ_DESC_F_WRITE) !== 0,
+            `indirect entry ${i} at ${where}`,
+          );
+        }
+        break;
+      }
+      add(lo, hi, len, (flags & VIRTQ_DESC_F_WRITE) !== 0, where);
+      if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
+      slot = slot + 1 === n ? 0 : slot + 1;
+    }
+    if (id >= n)
+      this.#fail(
+        'INVALID_BUFFER_ID',
+        `the chain at ring position ${start} has buffer id ${id}, not below ${n}`,
+      );
+    if (this.#inflight[id] !== 0) {
+      this.#fail(
+        'INVALID_BUFFER_ID',
+        `buffer id ${id} (ring position ${start}) is already in use by the device`,
+      );
+    }
+    // Validated: commit.
+    this.#inflight[id] = 1;
+    this.#chainDescs[id] = count;
+    this.#inflightDescs += count;
+    [this.#nextAvail, this.#availWrap] = advance(this.#nextAvail, this.#availWrap, count, n);
+    return new DescriptorChain(
+      id,
+      count,
+      this.#gen,
+      bytes,
+      offsets,
+      lengths,
+      nReadable,
+      readableLength,
+      writableLength,
+    );
+  }
+
+  /** Records a used element for buffer id `head` (visible at the next publishUsed()). */
+  addUsed(head: number, writtenLen: number): void {
+    this.#refresh();
+    if (!Number.isInteger(head) || head < 0 || head >= this.size || this.#inflight[head] !== 1) {
+      throw new VringError('INVALID_ARGUMENT', `buffer id ${String(head)} is not in use by the device`);
+    }
+    if (!Number.isInteger(writtenLen) || writtenLen < 0 || writtenLen > 0xffffffff) {
+      throw new VringError('INVALID_ARGUMENT', `written length must be a u32 (got ${String(writtenLen)})`);
+    }
+    const [slot, wrap] = advance(this.#nextUsed, this.#usedWrap, this.#pendingDescs, this.size);
+    const w = slot << 2;
+    const d32 = this.#desc32;
+    d32[w + 2] = writtenLen;
+    const flags =
+      (wrap ? VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED : 0) | (writtenLen > 0 ? VIRTQ_DESC_F_WRITE : 0);
+    if (this.#pendingCount === 0) {
+      // The first element's flags are stored last, at publishUsed(): the batch appears at once.
+      this.#desc16[8 * slot + 6] = head;
+      this.#firstSlot = slot;
+      this.#firstFlags = flags;
+    } else {
+      d32[w + 3] = head | (flags << 16);
+    }
+    this.#inflight[head] = 0;
+    this.#pendingCount++;
+    this.#pendingDescs += this.#chainDescs[head]!;
+  }
+
+  publishUsed(): boolean {
+    this.#refresh();
+    if (this.#pendingCount === 0) return false;
+    Atomics.store(this.#desc16, 8 * this.#firstSlot + 7, this.#firstFlags);
+    const k = this.#pendingDescs;
+    this.#inflightDescs -= k;
+    [this.#nextUsed, this.#usedWrap] = advance(this.#nextUsed, this.#usedWrap, k, this.size);
+    this.#pendingCount = 0;
+    this.#pendingDescs = 0;
+    return packedNeedEvent(
+      this.#driverEvent,
+      this.features.eventIdx,
+      this.size,
+      this.#nextUsed,
+      this.#usedWrap,
+      k,
+    );
+  }
+
+  enableNotifications(): boolean {
+    this.#refresh();
+    this.#notify = true;
+    if (this.features.eventIdx) this.#armEvent();
+    else Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_ENABLE);
+    return this.#isAvail(this.#nextAvail);
+  }
+
+  disableNotifications(): void {
+    this.#refresh();
+    this.#notify = false;
+    Atomics.store(this.#deviceEvent, 1, RING_EVENT_FLAGS_DISABLE);
+    this.#eventWritten = -1;
+  }
+
+  state(): QueueState {
+    return {
+      nextAvail: this.#nextAvail,
+      availWrap: this.#availWrap,
+      nextUsed: this.#nextUsed,
+      usedWrap: this.#usedWrap,
+    };
+  }
+
+  /**
+   * Restores positions and wrap counters (SET_VRING_BASE / reconnect). The
+   * descriptors between nextUsed and nextAvail count as held by the device, but
+   * their buffer ids are unknown, so addUsed() accepts only ids popped afterwards.
+   */
+  setState(s: QueueState): void {
+    const nextAvail = checkPosition(s.nextAvail, this.size, 'nextAvail');
+    const nextUsed = checkPosition(s.nextUsed, this.size, 'nextUsed');
+    const availWrap = s.availWrap !== false;
+    const usedWrap = s.usedWrap !== false;
+    // Descriptors between nextUsed and nextAvail are still held by the device.
+    const held = availWrap === usedWrap ? nextAvail - nextUsed : nextAvail + this.size - nextUsed;
+    if (held < 0 || held > this.size) {
+      throw new VringError('INVALID_ARGUMENT', 'nextUsed/usedWrap are ahead of nextAvail/availWrap');
+    }
+    this.#nextAvail = nextAvail;
+    this.#nextUsed = nextUsed;
+    this.#availWrap = availWrap;
+    this.#usedWrap = usedWrap;
+    this.#inflightDescs = held;
+    this.#inflight.fill(0);
+    this.#pendingCount = 0;
+    this.#pendingDescs = 0;
+    this.#eventWritten = -1;
+  }
+
+  reset(): void {
+    this.#broken = null;
+    this.#notify = true;
+    this.#gen = -1;
+    this.setState({ nextAvail: 0, nextUsed: 0, availWrap: true, usedWrap: true });
+  }
+}
+
+function addrText(lo: number, hi: number): string {
+  return `0x${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)}`;
+}

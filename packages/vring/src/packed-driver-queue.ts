@@ -1,0 +1,380 @@
+import {
+  DESCRIPTOR_SIZE,
+  RING_EVENT_FLAGS_DESC,
+  RING_EVENT_FLAGS_DISABLE,
+  RING_EVENT_FLAGS_ENABLE,
+  VIRTQ_DESC_F_AVAIL,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_USED,
+  VIRTQ_DESC_F_WRITE,
+} from './defs.js';
+import { VringError, type VringErrorCode } from './errors.js';
+import type { GuestMemory } from './guest-memory.js';
+import {
+  advance,
+  mapPacked,
+  type PackedAddresses,
+  type PackedQueueOptions,
+  packedAddresses,
+  packedNeedEvent,
+} from './packed-common.js';
+import { checkPosition } from './packed-device-queue.js';
+import { checkPackedSize } from './packed-layout.js';
+import type { QueueState } from './queue-state.js';
+import { assertLittleEndian, toBigAddress, u32View } from './ring-views.js';
+import { type AddOptions, checkBuffers, type DriverBuffer, type UsedBuffer } from './split-driver-queue.js';
+
+/**
+ * The driver side of a packed virtqueue (2.8), with the same methods as
+ * SplitDriverQueue. Buffer ids, chain sizes and tokens live in local memory;
+ * every used descriptor is validated (id in flight, length within the chain's
+ * writable capacity). The driver owns the ring: a fresh queue assumes it
+ * zeroed; reset() zeroes it.
+ */
+export class PackedDriverQueue {
+  readonly size: number;
+  readonly memory: GuestMemory;
+  readonly features: Readonly<{ eventIdx: boolean; indirect: boolean; inOrder: boolean }>;
+  readonly addresses: Readonly<PackedAddresses>;
+  #gen = -1;
+  #desc32!: Uint32Array;
+  #desc16!: Uint16Array;
+  #driverEvent!: Uint16Array;
+  #deviceEvent!: Uint16Array;
+  #nextAvail = 0;
+  #availWrap = true;
+  #nextUsed = 0;
+  #usedWrap = true;
+  #numFree: number;
+  #freeIds: Uint16Array;
+  #freeIdCount = 0;
+  #chainDescs: Uint16Array;
+  #chainCap: Float64Array;
+  #inflight: Uint8Array;
+  #tokens: unknown[];
+  #inflightCount = 0;
+  #fifo: Uint16Array;
+  #fifoStart = 0;
+  #fifoCount = 0;
+  #completed: UsedBuffer[] = [];
+  #batchPending = false;
+  #batchSlot = 0;
+  #batchFlags = 0;
+  #addedDescs = 0;
+  #callbacks = true;
+  #eventWritten = -1;
+  #broken: VringError | null = null;
+
+  constructor(opts: PackedQueueOptions) {
+    assertLittleEndian();
+    checkPackedSize(opts.size);
+    const n = opts.size;
+    this.size = n;
+    this.memory = opts.memory;
+    const f = opts.features ?? {};
+    this.features = Object.freeze({ eventIdx: !!f.eventIdx, indirect: !!f.indirect, inOrder: !!f.inOrder });
+    this.addresses = Object.freeze(packedAddresses(opts.addresses));
+    this.#numFree = n;
+    this.#freeIds = new Uint16Array(n);
+    this.#chainDescs = new Uint16Array(n);
+    this.#chainCap = new Float64Array(n);
+    this.#inflight = new Uint8Array(n);
+    this.#tokens = new Array<unknown>(n).fill(undefined);
+    this.#fifo = new Uint16Array(n);
+    this.#initIds();
+    this.#map();
+    if (opts.state) {
+      const s = opts.state;
+      const a = checkPosition(s.nextAvail, n, 'nextAvail');
+      const u = checkPosition(s.nextUsed, n, 'nextUsed');
+      if (a !== u || (s.availWrap !== false) !== (s.usedWrap !== false)) {
+        throw new VringError(
+          'INVALID_ARGUMENT',
+          'a driver can only be restored with nothing in flight (avail = used)',
+        );
+      }
+      this.#nextAvail = a;
+      this.#nextUsed = u;
+      this.#availWrap = this.#usedWrap = s.availWrap !== false;
+    }
+  }
+
+  #initIds(): void {
+    const n = this.size;
+    // a stack popped from the end: ids come out 0, 1, 2, ...
+    for (let i = 0; i < n; i++) this.#freeIds[i] = n - 1 - i;
+    this.#freeIdCount = n;
+    this.#numFree = n;
+    this.#inflight.fill(0);
+    this.#tokens.fill(undefined);
+    this.#inflightCount = 0;
+    this.#fifoStart = 0;
+    this.#fifoCount = 0;
+    this.#completed = [];
+    this.#batchPending = false;
+    this.#addedDescs = 0;
+  }
+
+  #map(): void {
+    const gen = this.memory.generation;
+    const v = mapPacked(this.memory, this.size, this.addresses);
+    this.#desc32 = v.desc32;
+    this.#desc16 = v.desc16;
+    this.#driverEvent = v.driverEvent;
+    this.#deviceEvent = v.deviceEvent;
+    this.#gen = gen;
+  }
+
+  #refresh(): void {
+    if (this.#broken !== null) {
+      throw new VringError('QUEUE_BROKEN', `the queue is broken: ${this.#broken.message}`, {
+        cause: this.#broken,
+      });
+    }
+    if (this.memory.generation !== this.#gen) {
+      try {
+        this.#map();
+      } catch (err) {
+        this.#broken = err as VringError;
+        throw err;
+      }
+    }
+  }
+
+  #fail(code: VringErrorCode, message: string): never {
+    const err = new VringError(code, message);
+    this.#broken = err;
+    throw err;
+  }
+
+  get broken(): VringError | null {
+    return this.#broken;
+  }
+
+  freeCount(): number {
+    return this.#numFree;
+  }
+
+  inFlight(): number {
+    return this.#inflightCount;
+  }
+
+  add(buffers: readonly DriverBuffer[], token?: unknown, options?: AddOptions): number {
+    this.#refresh();
+    const c = checkBuffers(this.memory, buffers);
+    let k = c.len.length;
+    let indirect: { lo: number; hi: number; len: number } | undefined;
+    if (options?.indirectTable !== undefined) {
+      if (!this.features.indirect) {
+        throw new VringError(
+          'INVALID_ARGUMENT',
+          'indirect tables need the indirect feature (VIRTIO_F_INDIRECT_DESC)',
+        );
+      }
+      if (this.#numFree < 1) return -1;
+      const tableAddr = toBigAddress(options.indirectTable, 'indirectTable');
+      const bytes = this.memory.slice(tableAddr, k * DESCRIPTOR_SIZE);
+      if (bytes.byteOffset % 4 !== 0) {
+        throw new VringError('MISALIGNED_RING', 'the indirect table must be 4-byte aligned in its buffer');
+      }
+      const t = u32View(bytes);
+      for (let i = 0; i < k; i++) {
+        const w = i << 2;
+        t[w] = c.lo[i]!;
+        t[w + 1] = c.hi[i]!;
+        t[w + 2] = c.len[i]!;
+        t[w + 3] = (c.writable[i] ? VIRTQ_DESC_F_WRITE : 0) << 16;
+      }
+      indirect = {
+        lo: Number(tableAddr & 0xffffffffn),
+        hi: Number(tableAddr >> 32n),
+        len: k * DESCRIPTOR_SIZE,
+      };
+      k = 1;
+    }
+    if (k > this.#numFree) return -1;
+    const id = this.#freeIds[--this.#freeIdCount]!;
+    const d32 = this.#desc32;
+    const n = this.size;
+    let slot = this.#nextAvail;
+    let wrap = this.#availWrap;
+    for (let i = 0; i < k; i++) {
+      const w = slot << 2;
+      let flags = wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED;
+      if (indirect) {
+        d32[w] = indirect.lo;
+        d32[w + 1] = indirect.hi;
+        d32[w + 2] = indirect.len;
+        flags |= VIRTQ_DESC_F_INDIRECT;
+      } else {
+        d32[w] = c.lo[i]!;
+        d32[w + 1] = c.hi[i]!;
+        d32[w + 2] = c.len[i]!;
+        if (c.writable[i]) flags |= VIRTQ_DESC_F_WRITE;
+        if (i + 1 < k) flags |= VIRTQ_DESC_F_NEXT;
+      }
+      if (i === 0 && !this.#batchPending) {
+        // The batch's first flags are stored last, at publish() (2.8.6).
+        this.#desc16[8 * slot + 6] = id;
+        this.#batchPending = true;
+        this.#batchSlot = slot;
+        this.#batchFlags = flags;
+      } else {
+        d32[w + 3] = id | (flags << 16);
+      }
+      if (++slot === n) {
+        slot = 0;
+        wrap = !wrap;
+      }
+    }
+    this.#nextAvail = slot;
+    this.#availWrap = wrap;
+    this.#numFree -= k;
+    this.#addedDescs += k;
+    this.#chainDescs[id] = k;
+    this.#chainCap[id] = c.writableBytes;
+    this.#inflight[id] = 1;
+    this.#tokens[id] = token;
+    this.#inflightCount++;
+    if (this.features.inOrder) {
+      this.#fifo[(this.#fifoStart + this.#fifoCount) % n] = id;
+      this.#fifoCount++;
+    }
+    return id;
+  }
+
+  publish(): boolean {
+    this.#refresh();
+    if (!this.#batchPending) return false;
+    Atomics.store(this.#desc16, 8 * this.#batchSlot + 7, this.#batchFlags);
+    this.#batchPending = false;
+    const k = this.#addedDescs;
+    this.#addedDescs = 0;
+    return packedNeedEvent(
+      this.#deviceEvent,
+      this.features.eventIdx,
+      this.size,
+      this.#nextAvail,
+      this.#availWrap,
+      k,
+    );
+  }
+
+  #isUsed(): boolean {
+    const flags = Atomics.load(this.#desc16, 8 * this.#nextUsed + 7);
+    const w = this.#usedWrap;
+    return ((flags & VIRTQ_DESC_F_AVAIL) !== 0) === w && ((flags & VIRTQ_DESC_F_USED) !== 0) === w;
+  }
+
+  hasUsed(): boolean {
+    this.#refresh();
+    return this.#completed.length > 0 || this.#isUsed();
+  }
+
+  #armEvent(): void {
+    const offWrap = this.#nextUsed | (this.#usedWrap ? 0x8000 : 0);
+    Atomics.store(this.#driverEvent, 0, offWrap);
+    Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_DESC);
+    this.#eventWritten = offWrap;
+  }
+
+  popUsed(): UsedBuffer | null {
+    this.#refresh();
+    if (this.#completed.length > 0) return this.#completed.shift()!;
+    if (!this.#isUsed()) {
+      if (!this.features.eventIdx || !this.#callbacks) return null;
+      if (this.#eventWritten === (this.#nextUsed | (this.#usedWrap ? 0x8000 : 0))) return null;
+      this.#armEvent();
+      if (!this.#isUsed()) return null;
+    }
+    const n = this.size;
+    const slot = this.#nextUsed;
+    const w = slot << 2;
+    const len = this.#desc32[w + 2]!;
+    const idFlags = this.#desc32[w + 3]!;
+    const id = idFlags & 0xffff;
+    const usedLen = ((idFlags >>> 16) & VIRTQ_DESC_F_WRITE) !== 0 ? len : 0;
+    if (id >= n || this.#inflight[id] !== 1) {
+      this.#fail(
+        'INVALID_USED_ID',
+        `the used descriptor at ring position ${slot} has buffer id ${id}, not one in flight`,
+      );
+    }
+    if (usedLen > this.#chainCap[id]!) {
+      this.#fail(
+        'INVALID_USED_LENGTH',
+        `the used descriptor at ring position ${slot} says ${usedLen} bytes, but buffer ${id} has ${this.#chainCap[id]} writable`,
+      );
+    }
+    if (!this.features.inOrder) {
+      [this.#nextUsed, this.#usedWrap] = advance(slot, this.#usedWrap, this.#chainDescs[id]!, n);
+      return this.#release(id, usedLen);
+    }
+    // IN_ORDER (2.8.17): one used descriptor for a batch; every earlier buffer is used too.
+    let descs = 0;
+    const out: UsedBuffer[] = [];
+    for (;;) {
+      const front = this.#fifo[this.#fifoStart]!;
+      this.#fifoStart = (this.#fifoStart + 1) % n;
+      this.#fifoCount--;
+      descs += this.#chainDescs[front]!;
+      out.push(this.#release(front, front === id ? usedLen : 0));
+      if (front === id) break;
+    }
+    [this.#nextUsed, this.#usedWrap] = advance(slot, this.#usedWrap, descs, n);
+    const first = out.shift()!;
+    this.#completed.push(...out);
+    return first;
+  }
+
+  #release(id: number, len: number): UsedBuffer {
+    const token = this.#tokens[id];
+    this.#tokens[id] = undefined;
+    this.#inflight[id] = 0;
+    this.#inflightCount--;
+    this.#numFree += this.#chainDescs[id]!;
+    this.#freeIds[this.#freeIdCount++] = id;
+    return { head: id, len, token };
+  }
+
+  enableCallbacks(): boolean {
+    this.#refresh();
+    this.#callbacks = true;
+    if (this.features.eventIdx) this.#armEvent();
+    else Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_ENABLE);
+    return this.#completed.length > 0 || this.#isUsed();
+  }
+
+  disableCallbacks(): void {
+    this.#refresh();
+    this.#callbacks = false;
+    Atomics.store(this.#driverEvent, 1, RING_EVENT_FLAGS_DISABLE);
+    this.#eventWritten = -1;
+  }
+
+  state(): QueueState {
+    return {
+      nextAvail: this.#nextAvail,
+      availWrap: this.#availWrap,
+      nextUsed: this.#nextUsed,
+      usedWrap: this.#usedWrap,
+    };
+  }
+
+  reset(): void {
+    this.#broken = null;
+    this.#gen = -1;
+    this.#refresh();
+    new Uint8Array(this.#desc32.buffer, this.#desc32.byteOffset, this.#desc32.byteLength).fill(0);
+    this.#driverEvent.fill(0);
+    this.#deviceEvent.fill(0);
+    this.#initIds();
+    this.#nextAvail = 0;
+    this.#nextUsed = 0;
+    this.#availWrap = true;
+    this.#usedWrap = true;
+    this.#callbacks = true;
+    this.#eventWritten = -1;
+  }
+}
