@@ -136,8 +136,8 @@ export const COMMANDS: CommandSpec[] = [
     },
     options: { ...LINK_OPTIONS, count: str, size: str, binary: flag, json },
     examples: [
-      'printf "hello\\nworld\\n" | vipc send --socket /run/vipc/l.sock',
       'vipc send --socket /tmp/vhost.sock --count 100000 --size 64 --json   # into testpmd net_vhost',
+      'printf "hello\\nworld\\n" | vipc send --socket /run/vipc/l.sock',
     ],
     load: () => import('./commands/send.js'),
   },

@@ -3,27 +3,9 @@ import type { CommandContext } from '../command.js';
 import { CliError, usageError } from '../errors.js';
 import { loadTopology, type Topology } from '../topology.js';
 
-/** The part of @vipc/yocto this command uses. */
-interface YoctoApi {
-  RELEASES: readonly string[];
-  DEFAULT_TOPOLOGY: unknown;
-  fromCliTopology(t: Topology): unknown;
-  emitLayer(
-    dir: string,
-    topology?: unknown,
-    options?: { release?: string; layerName?: string },
-    how?: { prune?: boolean },
-  ): { dir: string; files: { path: string; purpose: string }[]; removed: string[] };
-  dryRun(
-    topology?: unknown,
-    options?: { release?: string; layerName?: string },
-  ): { path: string; purpose: string; bytes: number }[];
-}
-
-async function loadYocto(): Promise<YoctoApi> {
-  const name = '@vipc/yocto';
+async function loadYocto(): Promise<typeof import('@vipc/yocto')> {
   try {
-    return (await import(name)) as YoctoApi;
+    return await import('@vipc/yocto');
   } catch (err) {
     throw new CliError(
       'PEER_MISSING',
@@ -38,9 +20,24 @@ export async function run(ctx: CommandContext): Promise<number> {
   const yocto = await loadYocto();
   const release = typeof v.release === 'string' ? v.release : undefined;
   if (release === undefined) throw usageError(`--release is required (one of: ${yocto.RELEASES.join(', ')})`);
-  if (!yocto.RELEASES.includes(release))
+  if (!(yocto.RELEASES as readonly string[]).includes(release))
     throw usageError(`--release must be one of: ${yocto.RELEASES.join(', ')} (got '${release}')`);
   const dryRun = v['dry-run'] === true;
+  try {
+    return emit(ctx, yocto, release as (typeof yocto.RELEASES)[number], dryRun);
+  } catch (err) {
+    if (err instanceof yocto.YoctoError) throw new CliError('FAILED', err.message);
+    throw err;
+  }
+}
+
+function emit(
+  ctx: CommandContext,
+  yocto: typeof import('@vipc/yocto'),
+  release: (typeof yocto.RELEASES)[number],
+  dryRun: boolean,
+): number {
+  const v = ctx.values;
   if (typeof v.out !== 'string' && !dryRun) throw usageError('--out DIR is required (or --dry-run)');
   const file = ctx.positionals[0];
   const topology = file ? yocto.fromCliTopology(loadTopology(file)) : yocto.DEFAULT_TOPOLOGY;
