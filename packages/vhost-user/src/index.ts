@@ -39,6 +39,13 @@ export {
 } from './defs.js';
 export { BackendQueue, type DeviceQueue, type VirtioDevice } from './device.js';
 export { isVhostUserError, VhostUserError, type VhostUserErrorCode } from './errors.js';
+export {
+  BufferPool,
+  type DriverQueue,
+  type FrontendOptions,
+  FrontendQueue,
+  VhostUserFrontend,
+} from './frontend.js';
 export { MemoryMap, type MemoryMapOptions } from './memory-map.js';
 export {
   BACKEND_SCHEMAS,
@@ -65,3 +72,4 @@ export {
   type VringState,
 } from './messages.js';
 export { type NetDeviceOptions, type NetStats, VirtioNetDevice } from './net-device.js';
+export { NET_DRIVER_FEATURES, type NetDriverOptions, VirtioNetDriver } from './net-driver.js';
