@@ -1,7 +1,12 @@
 // Test-only helpers (not exported from the package).
 import { existsSync } from 'node:fs';
 import { discoverDpdk } from './discovery.js';
+import type { EalOptions } from './eal-options.js';
 import { processesUsingPrefix, runtimeDir } from './runtime.js';
+import type { ForwardStats, PortStats } from './stats.js';
+import type { DpdkProcess, ExitInfo, LaunchOptions } from './supervisor.js';
+import { launchDpdk } from './supervisor.js';
+import { TestpmdController } from './testpmd-controller.js';
 
 /**
  * Whether the real testpmd is here. On a developer machine without it, tests skip with the package to
@@ -22,4 +27,74 @@ export function leftoversOf(prefix: string, uid = 0): string[] {
   if (pids.length) out.push(`processes ${pids.join(',')} still use prefix ${prefix}`);
   if (existsSync(runtimeDir(prefix, uid))) out.push(`runtime dir ${runtimeDir(prefix, uid)} still exists`);
   return out;
+}
+
+/** Whether this process may reserve hugepages and mount file systems; under CI it must. */
+export function rootAvailable(): boolean {
+  if (process.getuid?.() === 0) return true;
+  if (process.env.CI === 'true') throw new Error('CI runs the hugepage tests as root');
+  console.warn('skipping hugepage tests: they need root (run the suite as root, as CI does)');
+  return false;
+}
+
+export interface PairResult {
+  /** Sender's forward statistics at `stop` (while still connected). */
+  sent: ForwardStats;
+  /** Sender's NIC counters after `stop`. */
+  senderPort: PortStats;
+  /** Receiver's exit report (its final forward statistics). */
+  received: ExitInfo;
+  linkUps: number;
+}
+
+/**
+ * The talk's pair: a vhost back-end (rxonly, non-interactive) and a virtio-user front-end (txonly,
+ * driven over its prompt). The front-end stops forwarding while still connected, the back-end drains
+ * the ring until its RX counter reaches what was sent, and only then do both exit, so the counts must
+ * be equal: a packet lost anywhere fails the wait.
+ */
+export async function runPair(
+  sock: string,
+  prefixes: [string, string],
+  track: (p: DpdkProcess) => void,
+  extra: Partial<LaunchOptions> = {},
+  eal: EalOptions = { noPci: true, noHuge: true, memoryMb: 256, memoryChannels: 1, noTelemetry: true },
+  noMlockall = false,
+): Promise<PairResult> {
+  const back = await launchDpdk({
+    ...extra,
+    eal: {
+      ...eal,
+      lcores: [0, 1],
+      mainLcore: 1,
+      filePrefix: prefixes[0],
+      vdevs: [{ driver: 'net_vhost', iface: sock, queues: 1 }],
+    },
+    testpmd: { nbCores: 1, forwardMode: 'rxonly', totalNumMbufs: 16384, statsPeriod: 1, noMlockall },
+  });
+  track(back);
+  let linkUps = 0;
+  back.on('link-up', () => linkUps++);
+  const front = await TestpmdController.launch({
+    ...extra,
+    eal: {
+      ...eal,
+      lcores: [0, 1],
+      mainLcore: 0,
+      filePrefix: prefixes[1],
+      vdevs: [{ driver: 'net_virtio_user', path: sock, queues: 1 }],
+    },
+    testpmd: { nbCores: 1, forwardMode: 'txonly', txpkts: 64, totalNumMbufs: 16384, noMlockall },
+  });
+  track(front.process);
+  await back.waitFor('link-up', 60_000);
+  await front.start();
+  await back.waitFor(/RX-packets: [1-9]/, 60_000);
+  const sent = await front.stop();
+  const senderPort = (await front.portStats(0))[0]!;
+  // drained: the receiver's periodic NIC statistics show exactly what was sent
+  await back.waitFor(new RegExp(`RX-packets: ${sent.accumulated.txPackets} `), 60_000);
+  await front.quit();
+  const received = await back.stop();
+  return { sent, senderPort, received, linkUps };
 }
