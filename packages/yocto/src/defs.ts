@@ -30,6 +30,11 @@ export interface ReleaseInfo {
   branch: string;
   /** Where bitbake and OE-core come from for this release. */
   coreRepos: 'poky' | 'split';
+  /**
+   * TMPDIR still gets `${TCLIBCAPPEND}` appended (until scarthgap); from styhead on
+   * the variable is in BB_RENAMED_VARIABLES and setting it is an error.
+   */
+  tclibcAppend: boolean;
 }
 
 export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
@@ -42,6 +47,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     lxcSeries: '5.0',
     branch: 'scarthgap',
     coreRepos: 'poky',
+    tclibcAppend: true,
   },
   styhead: {
     name: 'styhead',
@@ -52,6 +58,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     lxcSeries: '6.0',
     branch: 'styhead',
     coreRepos: 'poky',
+    tclibcAppend: false,
   },
   walnascar: {
     name: 'walnascar',
@@ -62,6 +69,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     lxcSeries: '6.0',
     branch: 'walnascar',
     coreRepos: 'poky',
+    tclibcAppend: false,
   },
   whinlatter: {
     name: 'whinlatter',
@@ -72,6 +80,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     lxcSeries: '6.0',
     branch: 'whinlatter',
     coreRepos: 'split',
+    tclibcAppend: false,
   },
   wrynose: {
     name: 'wrynose',
@@ -82,6 +91,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     lxcSeries: '6.0',
     branch: 'wrynose',
     coreRepos: 'split',
+    tclibcAppend: false,
   },
 };
 

@@ -22,6 +22,18 @@ export function renderLayer(
   const o = resolveOptions(options);
   const c = makeContext(topology, o, PACKAGE_VERSION);
   const files = classFiles(c).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // A recipe named like an active override applies its PN-specific values to
+  // every recipe (bitbake's pn-overrides QA error): refuse such names.
+  const pns = new Set(
+    files.filter((f) => f.path.endsWith('.bb')).map((f) => (f.path.split('/').pop() as string).replace(/(_[^_]*)?\.bb$/, '')),
+  );
+  const clashes = [c.override, c.guestOverride].filter((o) => pns.has(o));
+  if (clashes.length > 0)
+    throw new YoctoError(
+      'INVALID_OPTIONS',
+      'invalid layer options',
+      clashes.map((o) => `distro: override '${o}' is also the name of an emitted recipe; choose another distro name`),
+    );
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const f of files) {

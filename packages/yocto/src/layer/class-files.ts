@@ -57,7 +57,7 @@ export function guestsClass(c: LayerContext): LayerFile {
 ${P}_GUESTS ??= ""
 ${P}_MACHINES_DIR ??= "\${localstatedir}/lib/machines"
 ${P}_MISSING_GUEST ??= "skip"
-${P}_GUEST_TARBALL ??= "\${TOPDIR}/tmp-@MC@\${TCLIBCAPPEND}/deploy/images/\${MACHINE}/@IMAGE@-\${MACHINE}.rootfs.tar.bz2"
+${P}_GUEST_TARBALL ??= "\${TOPDIR}/tmp-@MC@${c.release.tclibcAppend ? '\${TCLIBCAPPEND}' : ''}/deploy/images/\${MACHINE}/@IMAGE@-\${MACHINE}.rootfs.tar.bz2"
 
 python __anonymous() {
     enabled = (d.getVar('BBMULTICONFIG') or '').split()

@@ -58,10 +58,12 @@ COMPATIBLE_MACHINE:pn-dpdk = "${c.o.machine}"
 COMPATIBLE_MACHINE:pn-dpdk-module = "${c.o.machine}"
 `);
   }
-  lines.push(`
+  if (c.release.tclibcAppend)
+    lines.push(`
 # Guest multiconfigs write to \${TOPDIR}/tmp-<mc>\${TCLIBCAPPEND}; keep that predictable.
 TCLIBCAPPEND = ""
-
+`);
+  lines.push(`
 # The guests the host image installs (one multiconfig each); the sanity class
 # warns when one of them is missing from BBMULTICONFIG.
 ${P}_GUEST_MULTICONFIGS ?= "${c.t.containers.map((k) => guestMc(c, k)).join(' ')}"
@@ -117,7 +119,8 @@ DISTROOVERRIDES:append = ":${c.guestOverride}"
 
 # A container shares the host's kernel.
 PREFERRED_PROVIDER_virtual/kernel = "linux-dummy"
-IMAGE_FSTYPES = "container"
+# The guest override wins over what the machine conf adds to IMAGE_FSTYPES.
+IMAGE_FSTYPES:${c.guestOverride} = "container"
 `,
   };
 }

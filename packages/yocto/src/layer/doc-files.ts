@@ -76,7 +76,7 @@ bitbake ${hostImage(c)}
 The vipc CLI is not fetched by the layer: set \`${P}_CLI_SRC_URI\` (and
 \`${P}_CLI_SHA256\`) in \`local.conf\` to a tarball whose top directory \`package\`
 holds the CLI with its production \`node_modules\`, built for the target (it
-contains a native addon). Until then the \`vipc\` recipe is skipped and says why.
+contains a native addon). Until then the \`vipc-cli\` recipe is skipped and says why.
 
 With your own distro instead of \`${c.o.distro}\`, add
 \`require conf/distro/include/${c.collection}.inc\` to it. The layer's bbappends

@@ -18,6 +18,9 @@ import {
 } from './context.js';
 import type { LayerFile } from './file.js';
 
+/** Recipe of the vipc CLI; not `vipc`, which would collide with a distro override of that name. */
+export const VIPC_CLI = 'vipc-cli';
+
 const HOMEPAGE = 'HOMEPAGE = "https://www.yoctoproject.org/"';
 
 function describe(summary: string, description: string): string {
@@ -467,7 +470,7 @@ export function endpointFiles(c: LayerContext): LayerFile[] {
   for (const s of svc) {
     const P = `\${PN}-${s.name}`;
     const ep = s.host ? c.t.endpoints.find((e) => e.name === s.name)?.endpoint : undefined;
-    const rdeps = ['${PN}', ep?.kind === 'dpdk' ? 'dpdk' : 'vipc'];
+    const rdeps = ['${PN}', ep?.kind === 'dpdk' ? 'dpdk' : VIPC_CLI];
     if (s.host && c.t.hugepages) rdeps.push(hugepagesRecipe(c));
     if (!systemd) rdeps.push('dpkg-start-stop');
     perPkg.push(`SUMMARY:${P} = "vhost-user endpoint ${s.name} (${s.host ? 'host' : 'container'})"`);
@@ -514,7 +517,7 @@ ${perPkg.join('\n')}`,
 export function vipcCliRecipe(c: LayerContext): LayerFile {
   const P = c.varPrefix;
   return {
-    path: `recipes-vipc/vipc/vipc_${c.o.vipcVersion}.bb`,
+    path: `recipes-vipc/${VIPC_CLI}/${VIPC_CLI}_${c.o.vipcVersion}.bb`,
     purpose: 'the vipc CLI (a Node.js app) from a tarball the user provides; skipped with the reason until set',
     content: `${header(c, 'vipc, the command line of VirtIO IPC for containers.')}
 ${describe('vipc: VirtIO IPC for containers (command line)', 'The vipc command line: vhost-user endpoints in Node.js that share vrings with DPDK and with LXC containers.')}${HOMEPAGE}
@@ -610,7 +613,7 @@ export function packagegroups(c: LayerContext): LayerFile[] {
     ...(c.o.initSystem === 'systemd' ? [`${endpointsRecipe(c)}-lxc`] : []),
   ];
   if (c.t.hugepages) host.push(hugepagesRecipe(c));
-  if (c.vipcEndpoints.length > 0) host.push('vipc');
+  if (c.vipcEndpoints.length > 0) host.push(VIPC_CLI);
   if (c.usesDpdk) host.push('dpdk');
   if (c.o.physicalNics) host.push('kernel-module-vfio-pci', 'kernel-module-uio-pci-generic', 'pciutils');
   const dir = 'recipes-core/packagegroups';
@@ -630,7 +633,7 @@ RDEPENDS:\${PN} = ${list(rdeps)}
   });
   return [
     pg('host', 'what the host runs: LXC, container configs, hugepages and endpoints', host),
-    pg('guest', 'what every container runs: Node.js and the vipc CLI', ['vipc']),
+    pg('guest', 'what every container runs: Node.js and the vipc CLI', [VIPC_CLI]),
   ];
 }
 
