@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { CommandContext } from '../command.js';
@@ -7,7 +6,7 @@ export type FindingStatus = 'ok' | 'warn' | 'fail';
 
 export interface Finding {
   id: string;
-  area: 'kernel' | 'hugepages' | 'dpdk' | 'lxc' | 'permissions';
+  area: 'kernel' | 'hugepages' | 'dpdk' | 'lxc' | 'permissions' | 'build';
   status: FindingStatus;
   message: string;
   /** What to do about it (absent when status is ok). */
@@ -172,39 +171,131 @@ function hugepageFindings(): Finding[] {
   return findings;
 }
 
-function dpdkFindings(): Finding[] {
-  const testpmd = which('dpdk-testpmd');
-  if (!testpmd) {
+async function dpdkFindings(): Promise<Finding[]> {
+  let dpdk: typeof import('@vipc/dpdk');
+  try {
+    dpdk = await import('@vipc/dpdk');
+  } catch {
+    return [legacyTestpmdFinding()];
+  }
+  const d = dpdk.discoverDpdk({ probeApp: false });
+  if (!d.installed) {
     return [
       {
         id: 'dpdk-testpmd',
         area: 'dpdk',
         status: 'warn',
         message: 'dpdk-testpmd not found (needed only to talk to DPDK apps)',
-        fix: 'apt-get install dpdk-dev   (Debian: the dpdk package alone has no testpmd)',
+        fix: `apt-get install ${d.package}   (Debian: the dpdk package alone has no testpmd)`,
       },
     ];
   }
-  let version = 'unknown version';
-  try {
-    version = execFileSync('pkg-config', ['--modversion', 'libdpdk'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    // pkg-config or the .pc file missing: keep going
-  }
-  return [
+  const findings: Finding[] = [
     {
       id: 'dpdk-testpmd',
       area: 'dpdk',
       status: 'ok',
-      message: `dpdk-testpmd at ${testpmd} (DPDK ${version})`,
+      message: `dpdk-testpmd at ${d.testpmd} (DPDK ${d.version ?? 'unknown version'})`,
     },
   ];
+  // Shared builds load PMDs from a directory; a static build has them inside (pmdDir undefined).
+  const missing = d.pmdDir ? ['net_vhost', 'net_virtio'].filter((p) => !d.pmds.includes(p)) : [];
+  findings.push(
+    missing.length === 0
+      ? {
+          id: 'dpdk-pmds',
+          area: 'dpdk',
+          status: 'ok',
+          message: d.pmdDir
+            ? `vhost and virtio-user PMDs present (${d.pmdDir})`
+            : 'PMDs built into testpmd (static DPDK)',
+        }
+      : {
+          id: 'dpdk-pmds',
+          area: 'dpdk',
+          status: 'warn',
+          message: `DPDK lacks the ${missing.join(', ')} PMD(s): testpmd cannot speak vhost-user`,
+          fix: 'apt-get install --reinstall dpdk-dev librte-net-vhost23 librte-net-virtio23',
+        },
+  );
+  const leftovers = dpdk.findHugepageFiles().filter((f) => f.heldBy.length === 0);
+  if (leftovers.length > 0)
+    findings.push({
+      id: 'dpdk-leftovers',
+      area: 'hugepages',
+      status: 'warn',
+      message: `${leftovers.length} hugepage file(s) left by dead DPDK processes hold memory`,
+      fix: 'vipc dpdk hugepages --clean',
+    });
+  return findings;
 }
 
-function lxcFindings(): Finding[] {
+function legacyTestpmdFinding(): Finding {
+  const testpmd = which('dpdk-testpmd');
+  return testpmd
+    ? { id: 'dpdk-testpmd', area: 'dpdk', status: 'ok', message: `dpdk-testpmd at ${testpmd}` }
+    : {
+        id: 'dpdk-testpmd',
+        area: 'dpdk',
+        status: 'warn',
+        message: 'dpdk-testpmd not found (needed only to talk to DPDK apps)',
+        fix: 'apt-get install dpdk-dev   (Debian: the dpdk package alone has no testpmd)',
+      };
+}
+
+/** Where `vipc demo` will run its front-end, and why. */
+async function demoFinding(): Promise<Finding> {
+  const { containerSupport } = await import('../container.js');
+  const s = await containerSupport();
+  return s.ok
+    ? {
+        id: 'demo-endpoint',
+        area: 'lxc',
+        status: 'ok',
+        message: 'vipc demo runs its front-end in an LXC container',
+      }
+    : {
+        id: 'demo-endpoint',
+        area: 'lxc',
+        status: 'warn',
+        message: `vipc demo falls back to a second process: ${s.reason}`,
+        fix: s.fix ?? 'run as root with LXC installed',
+      };
+}
+
+/** The workspace packages the commands load: each must be built. */
+async function buildFindings(): Promise<Finding[]> {
+  const packages: [string, () => Promise<unknown>, string][] = [
+    ['@vipc/vhost-user', () => import('@vipc/vhost-user'), 'demo, send, recv, up (vhost-user links)'],
+    ['@vipc/vring', () => import('@vipc/vring'), 'the virtqueues under every link'],
+    ['@vipc/dpdk', () => import('@vipc/dpdk'), 'vipc dpdk, DPDK endpoints of up'],
+    ['@vipc/lxc', () => import('@vipc/lxc'), 'containers of demo, up and vipc lxc'],
+    ['@vipc/yocto', () => import('@vipc/yocto'), 'vipc yocto emit'],
+  ];
+  const findings: Finding[] = [];
+  for (const [name, load, what] of packages) {
+    try {
+      await load();
+      findings.push({
+        id: `package-${name.slice(6)}`,
+        area: 'build',
+        status: 'ok',
+        message: `${name} is built`,
+      });
+    } catch (err) {
+      findings.push({
+        id: `package-${name.slice(6)}`,
+        area: 'build',
+        status: 'fail',
+        message: `${name} cannot be loaded (${(err as Error).message.split('\n')[0]}); needed by ${what}`,
+        fix: `pnpm --filter ${name} build   (or npm run setup)`,
+      });
+    }
+  }
+  return findings;
+}
+
+async function lxcFindings(): Promise<Finding[]> {
   const findings: Finding[] = [];
   const start = which('lxc-start');
   findings.push(
@@ -218,7 +309,12 @@ function lxcFindings(): Finding[] {
           fix: 'apt-get install lxc',
         },
   );
-  const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+  let busybox: string | undefined;
+  try {
+    busybox = (await import('@vipc/lxc')).findStaticBusybox();
+  } catch {
+    busybox = undefined;
+  }
   findings.push(
     busybox
       ? {
@@ -231,7 +327,7 @@ function lxcFindings(): Finding[] {
           id: 'busybox',
           area: 'lxc',
           status: 'warn',
-          message: 'no busybox for container root filesystems',
+          message: 'no static busybox for container root filesystems',
           fix: 'apt-get install busybox-static',
         },
   );
@@ -283,9 +379,11 @@ export async function collectFindings(): Promise<Finding[]> {
   return [
     ...(await kernelFindings()),
     ...hugepageFindings(),
-    ...dpdkFindings(),
-    ...lxcFindings(),
+    ...(await dpdkFindings()),
+    ...(await lxcFindings()),
     ...permissionFindings(),
+    ...(await buildFindings()),
+    await demoFinding(),
   ];
 }
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { CommandContext } from '../command.js';
 import { CliError, usageError } from '../errors.js';
-import { loadTopology, type Topology } from '../topology.js';
+import { loadTopology } from '../topology.js';
 
 async function loadYocto(): Promise<typeof import('@vipc/yocto')> {
   try {
