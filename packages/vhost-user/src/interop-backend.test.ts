@@ -101,6 +101,8 @@ describe.runIf(available)('DPDK testpmd virtio-user -> vipc back-end', () => {
       forwardMode: 'rxonly',
     });
     await until(() => device.linkUp(0), 'the receive queue to start', 90_000);
+    // testpmd snapshots its counters when forwarding starts: send only after that
+    await testpmd.waitFor(/Port statistics =+/, 90_000);
     const frame = new Uint8Array(60);
     frame.fill(0xff, 0, 6); // broadcast
     frame.set([0x02, 0, 0, 0, 0, 1], 6);

@@ -93,6 +93,8 @@ describe.runIf(available)('vipc front-end -> DPDK testpmd net_vhost', () => {
         replyTimeoutMs: 30_000,
       });
       await testpmd.waitFor(/virtio is now ready for processing/);
+      // testpmd snapshots its counters when forwarding starts: send only after that
+      await testpmd.waitFor(/Port statistics =+/);
       driver = new VirtioNetDriver(frontend);
       const total = 20_000;
       await sendAll(driver, total);
@@ -123,6 +125,8 @@ describe.runIf(available)('vipc front-end -> DPDK testpmd net_vhost', () => {
         replyTimeoutMs: 30_000,
       });
       await testpmd.waitFor(/virtio is now ready for processing/);
+      // testpmd snapshots its counters when forwarding starts: send only after that
+      await testpmd.waitFor(/Port statistics =+/);
       let back = 0;
       let swapped = 0;
       const seen = new Set<number>();
