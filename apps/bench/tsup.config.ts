@@ -1,10 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // endpoint.ts is the entry of every endpoint process and worker; bin.ts the command.
+  entry: ['src/index.ts', 'src/endpoint.ts', 'src/bin.ts'],
   format: ['esm'],
   target: 'node20',
-  dts: true,
+  dts: { entry: ['src/index.ts'] },
   sourcemap: true,
   clean: true,
 });

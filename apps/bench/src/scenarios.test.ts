@@ -1,0 +1,122 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HdrHistogram } from './hdr-histogram.js';
+import type { TrialResult } from './results.js';
+import { runBench, runTrial } from './runner.js';
+import { SCENARIOS } from './scenarios.js';
+import { checkAvailability } from './vring-setup.js';
+
+// Tiny phases: these tests check that every scenario runs and that its figures
+// are sane, never how fast it is (the machine is shared and noisy).
+const TINY = { warmupMs: 10, durationMs: 40, latencyWarmupMs: 5, latencyMs: 30 };
+const workDir = mkdtempSync(path.join(os.tmpdir(), `vipc-bench-test-${process.pid}-`));
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+function expectSane(t: TrialResult): void {
+  expect(t.messagesPerSecond).toBeGreaterThan(0);
+  expect(Number.isFinite(t.messagesPerSecond)).toBe(true);
+  expect(t.bytesPerSecond).toBeCloseTo(t.messagesPerSecond * t.size, 3);
+  expect(t.cpuNsPerMessage).toBeGreaterThan(0);
+  expect(t.cpuNsPerMessage).toBeCloseTo(t.cpuNsPerMessageSender + t.cpuNsPerMessageReceiver, 6);
+  // Counts equal on both ends, in both phases.
+  expect(t.counts.measuredSent).toBeGreaterThan(0);
+  expect(t.counts.throughputReceived).toBe(t.counts.throughputSent);
+  expect(t.counts.measuredReceived).toBe(t.counts.measuredSent);
+  expect(t.counts.pingsReceived).toBe(t.counts.pingsSent);
+  expect(t.counts.repliesReceived).toBe(t.counts.pingsSent);
+  expect(t.counts.equal).toBe(true);
+  const h = HdrHistogram.fromSnapshot(t.latency);
+  expect(h.totalCount).toBeGreaterThan(0);
+  const p50 = h.valueAtPercentile(50);
+  const p99 = h.valueAtPercentile(99);
+  const p999 = h.valueAtPercentile(99.9);
+  expect(p50).toBeGreaterThan(0);
+  expect(p50).toBeLessThanOrEqual(p99);
+  expect(p99).toBeLessThanOrEqual(p999);
+  expect(p999).toBeLessThanOrEqual(h.max);
+}
+
+const runnable = SCENARIOS.filter((s) => s.endpointTransport !== undefined);
+
+describe('every endpoint scenario runs and gives sane figures', () => {
+  for (const s of runnable) {
+    const sizes = s.id === 'unix-socket' || s.id === 'vring-split-poll' ? [64, 1500, 65536] : [64, 1500];
+    it(`${s.id}: ${sizes.join(', ')} B`, async (ctx) => {
+      const reason = await checkAvailability(s);
+      if (reason !== null) {
+        // Workspace packages are built by the set-up; under CI nothing may skip.
+        if (process.env.CI === 'true') throw new Error(`${s.id} is unavailable under CI: ${reason}`);
+        console.warn(`${s.id} skipped: ${reason} (run \`npm run setup\` or build the package)`);
+        ctx.skip();
+      }
+      for (const size of sizes) {
+        const t = await runTrial(s, size, 1, TINY, workDir);
+        expect(t.scenario).toBe(s.id);
+        expect(t.size).toBe(size);
+        expectSane(t);
+      }
+      // Nothing left behind in the work directory (sockets, FIFOs).
+      expect(readdirSync(workDir)).toEqual([]);
+    });
+  }
+});
+
+describe('runBench', () => {
+  it('runs scenarios side by side and reports the unavailable ones with a reason, not silently', async () => {
+    const report = await runBench({
+      sizes: [64],
+      scenarios: ['unix-socket', 'pipe', 'testpmd-testpmd', 'vipc-testpmd', 'vring-host-container'],
+      rounds: 2,
+      timing: TINY,
+      memcpy: true,
+    });
+    expect(report.schema).toBe('vipc-bench/1');
+    expect(report.options.rounds).toBe(2);
+    const byId = new Map(report.scenarios.map((r) => [r.id, r]));
+    for (const id of ['unix-socket', 'pipe']) {
+      const r = byId.get(id)!;
+      expect(r.status).toBe('ok');
+      expect(r.roundsMessagesPerSecond).toHaveLength(2);
+      expect(r.messagesPerSecond).toBeGreaterThan(0);
+      expect(r.p50Us).toBeGreaterThan(0);
+      expect(r.p50Us).toBeLessThanOrEqual(r.p99Us);
+      expect(r.p99Us).toBeLessThanOrEqual(r.p999Us);
+      expect(r.counts.equal).toBe(true);
+      expect(r.transport).toBeTypeOf('string');
+    }
+    expect(byId.get('pipe')!.ratios['unix-socket']).toBeCloseTo(
+      byId.get('pipe')!.messagesPerSecond / byId.get('unix-socket')!.messagesPerSecond,
+      9,
+    );
+    for (const id of ['testpmd-testpmd', 'vipc-testpmd', 'vring-host-container']) {
+      const r = byId.get(id)!;
+      expect(r.status).toBe('unavailable');
+      expect(r.reason).toMatch(/\S{5}/);
+    }
+    expect(report.memcpy!.referenceGBps).toBeGreaterThan(0);
+    expect(report.memcpy!.hotGBps).toBeGreaterThan(0);
+    // Targets are reported, never asserted: the vring ones are n/a here (not run).
+    expect(report.targets.map((t) => t.id)).toEqual([
+      'poll-64',
+      'round-trip-p50-64',
+      'poll-1500',
+      'poll-64k-memcpy',
+      'event-64',
+      'backend-vs-testpmd',
+    ]);
+    for (const t of report.targets) {
+      expect(t.pass).toBeNull();
+      expect(t.reason).toBeTruthy();
+    }
+  });
+
+  it('refuses bad options with usage errors', async () => {
+    await expect(runBench({ sizes: [4] })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(runBench({ sizes: [] })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(runBench({ scenarios: ['nope'] })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(runBench({ rounds: 0 })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(runBench({ timing: { durationMs: -1 } })).rejects.toMatchObject({ code: 'USAGE' });
+  });
+});

@@ -1,0 +1,565 @@
+import { cpuScope, nowNs } from '../cpu.js';
+import { MessageKind, type Phase } from '../defs.js';
+import type { EndpointContext, ReceiverEndpoint, SenderEndpoint, TransportModule } from '../endpoint-api.js';
+import { PhaseClock } from '../endpoint-api.js';
+import { BenchError } from '../errors.js';
+import { HdrHistogram } from '../hdr-histogram.js';
+import { makeMessage, ReceiverTally } from '../message.js';
+import type { SenderReport, VringParams } from '../protocol.js';
+import { type DeviceQueueLike, type DriverQueueLike, loadVring } from '../vring-api.js';
+
+/** A wait that makes no progress for this long means the peer is gone or the ring is wedged. */
+const STALL_LIMIT_NS = 10e9;
+/** The receiver in poll mode returns to its event loop after this much idle spinning (control messages). */
+const IDLE_YIELD_NS = 1e6;
+/** Token of the round-trip chain (request in slot 0, reply in slot 1). */
+const PING_TOKEN = -1;
+
+interface Doorbell {
+  wait(): Promise<void>;
+  kick(): void;
+  close(): void;
+}
+
+interface Shared {
+  params: VringParams;
+  memory: unknown;
+  data: Uint8Array;
+  addresses: Record<string, bigint>;
+  /** Kick: driver -> device. Call: device -> driver. Absent in poll mode. */
+  kick: Doorbell | undefined;
+  call: Doorbell | undefined;
+  close(): void;
+}
+
+interface EventFdLike {
+  kick(value?: number): boolean;
+  watch(cb: (count: number, error?: unknown) => void): unknown;
+  close(): void;
+}
+
+/**
+ * One direction's eventfd. Only the waiting side watches it (the watcher
+ * drains the counter, so a watch on the ringing side would steal the kicks):
+ * the watch starts at the first wait().
+ */
+function doorbell(efd: EventFdLike, onError: (e: unknown) => void): Doorbell {
+  let waiter: (() => void) | null = null;
+  let pending = false;
+  let watching = false;
+  const watch = () => {
+    watching = true;
+    efd.watch((_count, error) => {
+      if (error) {
+        onError(error);
+        return;
+      }
+      const w = waiter;
+      if (w) {
+        waiter = null;
+        w();
+      } else {
+        pending = true;
+      }
+    });
+  };
+  return {
+    wait: () => {
+      if (!watching) watch();
+      if (pending) {
+        pending = false;
+        return Promise.resolve();
+      }
+      return new Promise<void>((r) => {
+        waiter = r;
+      });
+    },
+    kick: () => {
+      efd.kick(1);
+    },
+    close: () => efd.close(),
+  };
+}
+
+async function openShared(ctx: EndpointContext): Promise<Shared> {
+  const p = ctx.spec.vring;
+  if (p === undefined) throw new BenchError('PROTOCOL', 'vring endpoint without vring parameters');
+  const vr = await loadVring(p.layout);
+  const addresses: Record<string, bigint> = {};
+  for (const [k, v] of Object.entries(p.addresses)) addresses[k] = BigInt(v);
+  const shared = ctx.shared?.memory;
+  if (shared !== undefined) {
+    if (shared.byteLength < p.memoryBytes)
+      throw new BenchError('PROTOCOL', 'shared memory smaller than the layout');
+    return {
+      params: p,
+      memory: vr.GuestMemory.fromBuffer(shared, 0n),
+      data: new Uint8Array(shared),
+      addresses,
+      kick: undefined,
+      call: undefined,
+      close: () => {},
+    };
+  }
+  const fds = ctx.spec.fds;
+  if (fds?.memory === undefined || fds.kick === undefined || fds.call === undefined) {
+    throw new BenchError('PROTOCOL', 'vring process endpoint without its inherited descriptors');
+  }
+  const shm = await import('@vipc/shm');
+  const memfd = new shm.Fd(fds.memory);
+  // A plain ArrayBuffer over the mapping: payload copies at memcpy speed.
+  const mapping = shm.mmap(memfd, { length: p.memoryBytes });
+  memfd.close(); // the mapping keeps the memory
+  const kickFd = shm.EventFd.from(new shm.Fd(fds.kick));
+  const callFd = shm.EventFd.from(new shm.Fd(fds.call));
+  const events = p.mode !== 'poll';
+  const kick = events ? doorbell(kickFd, ctx.fail) : undefined;
+  const call = events ? doorbell(callFd, ctx.fail) : undefined;
+  return {
+    params: p,
+    memory: vr.GuestMemory.fromBuffer(mapping.buffer, 0n),
+    data: new Uint8Array(mapping.buffer),
+    addresses,
+    kick,
+    call,
+    close: () => {
+      kickFd.close();
+      callFd.close();
+      mapping.unmap();
+    },
+  };
+}
+
+function stalled(what: string): BenchError {
+  return new BenchError(
+    'ENDPOINT_TIMEOUT',
+    `vring ${what}: no progress for ${STALL_LIMIT_NS / 1e9} s (peer gone?)`,
+  );
+}
+
+/** The driver side (A): adds chains of payload, reclaims used ones, measures. */
+class VringSender implements SenderEndpoint {
+  readonly #s: Shared;
+  readonly #q: DriverQueueLike;
+  readonly #size: number;
+  readonly #free: number[] = [];
+  #outstanding = 0;
+  #replyLen = -1;
+  readonly #local: Uint8Array;
+  #kicks = 0;
+  #sleeps = 0;
+  #waits = 0;
+  #sleptNs = 0;
+
+  constructor(s: Shared, q: DriverQueueLike, size: number) {
+    this.#s = s;
+    this.#q = q;
+    this.#size = size;
+    this.#local = new Uint8Array(size);
+    for (let i = s.params.slots - 1; i >= 0; i--) this.#free.push(i);
+    q.disableCallbacks();
+  }
+
+  #offset(slot: number): number {
+    return this.#s.params.dataOffset + slot * this.#s.params.slotBytes;
+  }
+
+  /** Pops every used element; returns how many. */
+  #reclaim(): number {
+    let n = 0;
+    for (;;) {
+      const u = this.#q.popUsed();
+      if (u === null) return n;
+      n++;
+      this.#outstanding--;
+      if (u.token === PING_TOKEN) {
+        this.#replyLen = u.len;
+      } else if (typeof u.token === 'number' && u.token >= 0 && u.token < this.#s.params.slots) {
+        this.#free.push(u.token);
+      } else {
+        throw new BenchError('PROTOCOL', `used element with an unknown token ${String(u.token)}`);
+      }
+    }
+  }
+
+  #publish(): void {
+    if (this.#q.publish() && this.#s.kick) {
+      this.#s.kick.kick();
+      this.#kicks++;
+    }
+  }
+
+  /** Waits until at least one used element was reclaimed: true when done synchronously. */
+  #waitUsed(): true | Promise<void> {
+    if (this.#reclaim() > 0) return true;
+    this.#waits++;
+    const p = this.#s.params;
+    const start = nowNs();
+    if (p.mode === 'poll' || p.mode === 'spin') {
+      const spinNs = p.mode === 'poll' ? STALL_LIMIT_NS : p.spinUs * 1000;
+      for (let i = 1; ; i++) {
+        if (this.#reclaim() > 0) return true;
+        if ((i & 1023) === 0 && nowNs() - start > spinNs) {
+          if (p.mode === 'poll') throw stalled('sender');
+          break;
+        }
+      }
+    }
+    return this.#sleepUsed(start);
+  }
+
+  async #sleepUsed(start: number): Promise<void> {
+    const call = this.#s.call;
+    if (call === undefined) throw new BenchError('PROTOCOL', 'event mode without a call eventfd');
+    for (;;) {
+      if (this.#q.enableCallbacks()) {
+        this.#q.disableCallbacks();
+        if (this.#reclaim() > 0) return;
+      } else {
+        this.#sleeps++;
+        const t = nowNs();
+        await Promise.race([call.wait(), timeout(STALL_LIMIT_NS)]);
+        this.#sleptNs += nowNs() - t;
+        this.#q.disableCallbacks();
+        if (this.#reclaim() > 0) return;
+      }
+      if (nowNs() - start > STALL_LIMIT_NS) throw stalled('sender');
+    }
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#outstanding > 0) {
+      const w = this.#waitUsed();
+      if (w !== true) await w;
+    }
+  }
+
+  async #sendEnd(phase: Phase): Promise<void> {
+    while (this.#free.length === 0) {
+      const w = this.#waitUsed();
+      if (w !== true) await w;
+    }
+    const slot = this.#free.pop()!;
+    const off = this.#offset(slot);
+    this.#s.data.set(makeMessage(this.#size, MessageKind.END, phase), off);
+    if (this.#q.add([{ addr: off, len: this.#size }], slot) < 0) {
+      throw new BenchError('PROTOCOL', 'no descriptor for END although a slot was free');
+    }
+    this.#outstanding++;
+    this.#publish();
+  }
+
+  #counters(): Record<string, number> {
+    const c = {
+      kicks: this.#kicks,
+      sleeps: this.#sleeps,
+      waits: this.#waits,
+      sleptUs: Math.round(this.#sleptNs / 1000),
+    };
+    this.#sleptNs = 0;
+    this.#kicks = 0;
+    this.#sleeps = 0;
+    this.#waits = 0;
+    return c;
+  }
+
+  async run(phase: Phase, warmupMs: number, durationMs: number): Promise<SenderReport> {
+    await this.#drain();
+    this.#counters();
+    return phase === 'throughput'
+      ? this.#throughput(warmupMs, durationMs)
+      : this.#latency(warmupMs, durationMs);
+  }
+
+  async #throughput(warmupMs: number, durationMs: number): Promise<SenderReport> {
+    const { params: p, data } = this.#s;
+    const size = this.#size;
+    const warm = makeMessage(size, MessageKind.WARM);
+    const measure = makeMessage(size, MessageKind.MEASURE);
+    const q = this.#q;
+    const free = this.#free;
+    let sent = 0;
+    let measured = 0;
+    let batches = 0;
+    const clock = new PhaseClock(warmupMs, durationMs);
+    for (;;) {
+      this.#reclaim();
+      const state = clock.tick();
+      if (state === 2) break;
+      const src = state === 1 ? measure : warm;
+      let n = 0;
+      let bytes = 0;
+      while (n < p.batch && (n === 0 || bytes + size <= p.batchBytes) && free.length > 0) {
+        const slot = free.pop()!;
+        const off = p.dataOffset + slot * p.slotBytes;
+        data.set(src, off);
+        if (q.add([{ addr: off, len: size }], slot) < 0) {
+          free.push(slot);
+          break;
+        }
+        n++;
+        bytes += size;
+      }
+      if (n > 0) {
+        this.#outstanding += n;
+        sent += n;
+        if (state === 1) measured += n;
+        batches++;
+        this.#publish();
+      } else {
+        const w = this.#waitUsed();
+        if (w !== true) await w;
+      }
+    }
+    await this.#sendEnd('throughput');
+    return {
+      phase: 'throughput',
+      sent,
+      measured,
+      startNs: clock.startNs,
+      endNs: clock.endNs,
+      cpuNs: clock.cpuEnd - clock.cpuStart,
+      cpuScope: cpuScope(),
+      extra: { ...this.#counters(), batches },
+    };
+  }
+
+  async #latency(warmupMs: number, durationMs: number): Promise<SenderReport> {
+    const { data } = this.#s;
+    const size = this.#size;
+    const pingWarm = makeMessage(size, MessageKind.PING_WARM);
+    const ping = makeMessage(size, MessageKind.PING);
+    const req = this.#offset(0);
+    const resp = this.#offset(1);
+    const chain = [
+      { addr: req, len: size },
+      { addr: resp, len: size, writable: true },
+    ];
+    const histogram = new HdrHistogram();
+    const local = this.#local;
+    let sent = 0;
+    let measured = 0;
+    let replies = 0;
+    const clock = new PhaseClock(warmupMs, durationMs);
+    for (;;) {
+      const state = clock.tick();
+      if (state === 2) break;
+      const msg = state === 1 ? ping : pingWarm;
+      data.set(msg, req);
+      this.#replyLen = -1;
+      const t0 = nowNs();
+      if (this.#q.add(chain, PING_TOKEN) < 0)
+        throw new BenchError('PROTOCOL', 'no descriptors for a round trip');
+      this.#outstanding++;
+      sent++;
+      if (state === 1) measured++;
+      this.#publish();
+      while (this.#replyLen < 0) {
+        const w = this.#waitUsed();
+        if (w !== true) await w;
+      }
+      local.set(data.subarray(resp, resp + size));
+      const t1 = nowNs();
+      if (this.#replyLen !== size || local[0] !== msg[0]) {
+        throw new BenchError(
+          'PROTOCOL',
+          `round-trip reply of ${this.#replyLen} bytes with kind ${local[0]}, expected ${size} bytes of kind ${msg[0]}`,
+        );
+      }
+      replies++;
+      if (state === 1) histogram.record(t1 - t0);
+    }
+    await this.#sendEnd('latency');
+    return {
+      phase: 'latency',
+      sent,
+      measured,
+      startNs: clock.startNs,
+      endNs: clock.endNs,
+      cpuNs: clock.cpuEnd - clock.cpuStart,
+      cpuScope: cpuScope(),
+      replies,
+      histogram: histogram.snapshot(),
+      extra: this.#counters(),
+    };
+  }
+
+  close(): void {
+    this.#s.close();
+  }
+}
+
+function timeout(ns: number): Promise<void> {
+  return new Promise((r) => {
+    const t = setTimeout(r, ns / 1e6);
+    t.unref();
+  });
+}
+
+/** The device side (B): pops chains, copies payload out, echoes round trips, reports at END. */
+function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void {
+  const p = s.params;
+  const size = ctx.spec.size;
+  const local = new Uint8Array(size);
+  let closed = false;
+  let yieldNow = false;
+  let calls = 0;
+  let sleeps = 0;
+  let popped = 0;
+  let sleptNs = 0;
+  const tally = new ReceiverTally(size, (report) => {
+    report.extra = { calls, sleeps, chains: popped, sleptUs: Math.round(sleptNs / 1000) };
+    sleptNs = 0;
+    calls = 0;
+    sleeps = 0;
+    popped = 0;
+    yieldNow = true;
+    ctx.receiverReport(report);
+  });
+  const serveBatch = (): number => {
+    let n = 0;
+    while (n < p.batch) {
+      const chain = q.pop();
+      if (chain === null) break;
+      n++;
+      if (chain.readableLength !== size || chain.readable.length === 0) {
+        throw new BenchError(
+          'PROTOCOL',
+          `chain with ${chain.readableLength} readable bytes, expected ${size}`,
+        );
+      }
+      chain.read(local);
+      let written = 0;
+      if (tally.message(local[0]!, local[1]!)) {
+        if (chain.writableLength < size) {
+          throw new BenchError(
+            'PROTOCOL',
+            `round-trip chain with only ${chain.writableLength} writable bytes`,
+          );
+        }
+        written = chain.write(local);
+      }
+      q.addUsed(chain.head, written);
+    }
+    if (n > 0) {
+      popped += n;
+      if (q.publishUsed() && s.call) {
+        s.call.kick();
+        calls++;
+      }
+    }
+    return n;
+  };
+
+  const pollLoop = (): void => {
+    try {
+      let idle = 0;
+      let idleSince = 0;
+      while (!closed) {
+        if (serveBatch() > 0) {
+          idle = 0;
+          if (yieldNow) {
+            yieldNow = false;
+            setImmediate(pollLoop);
+            return;
+          }
+          continue;
+        }
+        if ((++idle & 255) === 0) {
+          const t = nowNs();
+          if (idleSince === 0) idleSince = t;
+          else if (t - idleSince > IDLE_YIELD_NS) {
+            setImmediate(pollLoop);
+            return;
+          }
+        }
+        if (yieldNow) {
+          yieldNow = false;
+          setImmediate(pollLoop);
+          return;
+        }
+      }
+    } catch (err) {
+      ctx.fail(err);
+    }
+  };
+
+  const eventLoop = async (): Promise<void> => {
+    const kick = s.kick;
+    if (kick === undefined) throw new BenchError('PROTOCOL', 'event mode without a kick eventfd');
+    q.disableNotifications();
+    while (!closed) {
+      if (serveBatch() > 0) {
+        if (yieldNow) {
+          yieldNow = false;
+          await new Promise((r) => setImmediate(r));
+        }
+        continue;
+      }
+      if (p.mode === 'spin') {
+        const until = nowNs() + p.spinUs * 1000;
+        let found = false;
+        for (let i = 1; ; i++) {
+          if (q.hasAvailable()) {
+            found = true;
+            break;
+          }
+          if ((i & 63) === 0 && nowNs() > until) break;
+        }
+        if (found) continue;
+      }
+      if (q.enableNotifications()) {
+        q.disableNotifications();
+        continue;
+      }
+      sleeps++;
+      const t = nowNs();
+      await kick.wait();
+      sleptNs += nowNs() - t;
+      q.disableNotifications();
+    }
+  };
+
+  if (p.mode === 'poll') {
+    q.disableNotifications();
+    setImmediate(pollLoop);
+  } else {
+    eventLoop().catch((err) => ctx.fail(err));
+  }
+  return () => {
+    closed = true;
+  };
+}
+
+export const vring: TransportModule = {
+  async createReceiver(ctx: EndpointContext): Promise<ReceiverEndpoint> {
+    const s = await openShared(ctx);
+    const vr = await loadVring(s.params.layout);
+    const Queue = s.params.layout === 'split' ? vr.SplitDeviceQueue : vr.PackedDeviceQueue;
+    const q = new Queue({
+      memory: s.memory,
+      size: s.params.queueSize,
+      addresses: s.addresses,
+      features: { eventIdx: s.params.eventIdx },
+    });
+    const stop = serve(ctx, s, q);
+    return {
+      close: () => {
+        stop();
+        s.close();
+      },
+    };
+  },
+  async createSender(ctx: EndpointContext): Promise<SenderEndpoint> {
+    const s = await openShared(ctx);
+    const vr = await loadVring(s.params.layout);
+    const Queue = s.params.layout === 'split' ? vr.SplitDriverQueue : vr.PackedDriverQueue;
+    const q = new Queue({
+      memory: s.memory,
+      size: s.params.queueSize,
+      addresses: s.addresses,
+      features: { eventIdx: s.params.eventIdx },
+    });
+    return new VringSender(s, q, ctx.spec.size);
+  },
+};

@@ -1,0 +1,132 @@
+/**
+ * The slice of @vipc/vring (and @vipc/shm) the bench uses, typed locally and
+ * loaded with a dynamic import: a machine where the ring package is not built
+ * still runs the baselines, and reports the vring scenarios as unavailable.
+ */
+export interface BufferSpec {
+  addr: bigint | number;
+  len: number;
+  writable?: boolean;
+}
+
+export interface DescriptorChainLike {
+  readonly head: number;
+  readonly readable: Uint8Array[];
+  readonly writable: Uint8Array[];
+  readonly readableLength: number;
+  readonly writableLength: number;
+  read(target?: Uint8Array): Uint8Array;
+  write(src: Uint8Array, offset?: number): number;
+}
+
+export interface DeviceQueueLike {
+  pop(): DescriptorChainLike | null;
+  addUsed(head: number, writtenLen: number): void;
+  publishUsed(): boolean;
+  enableNotifications(): boolean;
+  disableNotifications(): void;
+  hasAvailable(): boolean;
+}
+
+export interface DriverQueueLike {
+  add(buffers: BufferSpec[], token?: unknown): number;
+  freeCount(): number;
+  publish(): boolean;
+  popUsed(): { head: number; len: number; token: unknown } | null;
+  enableCallbacks(): boolean;
+  disableCallbacks(): void;
+}
+
+export interface QueueOptionsLike {
+  memory: unknown;
+  size: number;
+  addresses: Record<string, bigint>;
+  features?: { eventIdx?: boolean; indirect?: boolean; inOrder?: boolean };
+}
+
+export interface VringModule {
+  GuestMemory: { fromBuffer(buffer: ArrayBuffer | SharedArrayBuffer, guestAddress?: bigint): unknown };
+  splitLayout(
+    size: number,
+    opts?: { align?: number },
+  ): {
+    descTable: number;
+    availRing: number;
+    usedRing: number;
+    totalBytes: number;
+  };
+  packedLayout(size: number): {
+    descRing: number;
+    driverEvent: number;
+    deviceEvent: number;
+    totalBytes: number;
+  };
+  SplitDeviceQueue: new (o: QueueOptionsLike) => DeviceQueueLike;
+  PackedDeviceQueue: new (o: QueueOptionsLike) => DeviceQueueLike;
+  SplitDriverQueue: new (o: QueueOptionsLike) => DriverQueueLike;
+  PackedDriverQueue: new (o: QueueOptionsLike) => DriverQueueLike;
+}
+
+const REQUIRED = {
+  split: ['GuestMemory', 'splitLayout', 'SplitDeviceQueue', 'SplitDriverQueue'],
+  packed: ['GuestMemory', 'packedLayout', 'PackedDeviceQueue', 'PackedDriverQueue'],
+} as const;
+
+let cached: Promise<VringModule> | undefined;
+
+/**
+ * Imports @vipc/vring and checks it has what `layout` needs (default: split);
+ * rejects with the reason otherwise.
+ */
+export async function loadVring(layout: 'split' | 'packed' = 'split'): Promise<VringModule> {
+  const mod = await importVring();
+  const missing = REQUIRED[layout].filter(
+    (k) => (mod as unknown as Record<string, unknown>)[k] === undefined,
+  );
+  if (missing.length > 0) throw new Error(`@vipc/vring (this build) lacks ${missing.join(', ')}`);
+  return mod;
+}
+
+function importVring(): Promise<VringModule> {
+  cached ??= (async () => {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import('@vipc/vring' as string)) as Record<string, unknown>;
+    } catch (err) {
+      throw new Error(
+        `@vipc/vring cannot be loaded (${(err as Error).message.split('\n')[0]}); build it with \`pnpm --filter @vipc/vring build\``,
+      );
+    }
+    return mod as unknown as VringModule;
+  })();
+  return cached;
+}
+
+/** Queue addresses (guest address = byte offset in the shared memory) for a layout at `base`. */
+export function queueAddresses(
+  vr: VringModule,
+  layout: 'split' | 'packed',
+  queueSize: number,
+  base: number,
+): { addresses: Record<string, number>; totalBytes: number } {
+  if (layout === 'split') {
+    const l = vr.splitLayout(queueSize);
+    return {
+      addresses: {
+        descTable: base + l.descTable,
+        availRing: base + l.availRing,
+        usedRing: base + l.usedRing,
+      },
+      totalBytes: l.totalBytes,
+    };
+  }
+  const l = vr.packedLayout(queueSize);
+  return {
+    addresses: {
+      descRing: base + l.descRing,
+      driverEvent: base + l.driverEvent,
+      deviceEvent: base + l.deviceEvent,
+    },
+    totalBytes: l.totalBytes,
+  };
+}

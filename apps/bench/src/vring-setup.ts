@@ -1,0 +1,106 @@
+import type { VringParams } from './protocol.js';
+import type { Scenario } from './scenarios.js';
+import { loadVring, queueAddresses } from './vring-api.js';
+
+const PAGE = 4096;
+const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
+
+/** Ring and data-area geometry for one message size (see PERFORMANCE.md: what mattered). */
+export function vringGeometry(
+  size: number,
+): Pick<VringParams, 'queueSize' | 'slots' | 'slotBytes' | 'batch' | 'batchBytes'> {
+  const queueSize = 256; // >= 256 descriptors for small messages
+  // A data area that stays in cache for large messages: 64 slots of 64 KiB beat 1024.
+  const slots = size <= 2048 ? 256 : size <= 16384 ? 128 : 64;
+  // Batches capped in count and in bytes: large messages lose when only counted.
+  return { queueSize, slots, slotBytes: size, batch: 32, batchBytes: 256 * 1024 };
+}
+
+export interface VringResources {
+  params: VringParams;
+  /** Workers: the shared memory. */
+  memory?: SharedArrayBuffer;
+  /** Processes: memfd, kick eventfd, call eventfd (inherited as fd 4, 5, 6). */
+  fds?: number[];
+  close(): void;
+}
+
+export async function vringResources(
+  options: Pick<VringParams, 'layout' | 'mode' | 'spinUs'>,
+  size: number,
+  kind: 'process' | 'worker',
+): Promise<VringResources> {
+  const vr = await loadVring(options.layout);
+  const g = vringGeometry(size);
+  const q = queueAddresses(vr, options.layout, g.queueSize, 0);
+  const dataOffset = alignUp(q.totalBytes, PAGE);
+  const memoryBytes = alignUp(dataOffset + g.slots * g.slotBytes, PAGE);
+  const params: VringParams = {
+    ...options,
+    ...g,
+    addresses: q.addresses,
+    eventIdx: options.mode !== 'poll',
+    dataOffset,
+    memoryBytes,
+  };
+  if (kind === 'worker') {
+    if (options.mode !== 'poll') throw new Error('worker vring scenarios run in poll mode only');
+    return { params, memory: new SharedArrayBuffer(memoryBytes), close: () => {} };
+  }
+  const shm = await import('@vipc/shm');
+  const memfd = shm.memfdCreate(`vipc-bench-${process.pid}`, { size: memoryBytes });
+  const kick = shm.EventFd.create();
+  const call = shm.EventFd.create();
+  return {
+    params,
+    fds: [memfd.fd, kick.fd.fd, call.fd.fd],
+    close: () => {
+      memfd.close();
+      kick.close();
+      call.close();
+    },
+  };
+}
+
+async function tryImport(name: string): Promise<Record<string, unknown> | string> {
+  try {
+    return (await import(name)) as Record<string, unknown>;
+  } catch (err) {
+    return `${name} cannot be loaded (${(err as Error).message.split('\n')[0]}); build it with \`pnpm --filter ${name} build\``;
+  }
+}
+
+/** null when the scenario can run here, else the reason it cannot. */
+export async function checkAvailability(s: Scenario): Promise<string | null> {
+  switch (s.needs) {
+    case undefined:
+      return null;
+    case 'vring': {
+      try {
+        await loadVring(s.vring?.layout ?? 'split');
+      } catch (err) {
+        return (err as Error).message;
+      }
+      if (s.endpoints === 'processes') {
+        const shm = await tryImport('@vipc/shm');
+        if (typeof shm === 'string') return shm;
+      }
+      return null;
+    }
+    case 'lxc': {
+      const lxc = await tryImport('@vipc/lxc');
+      if (typeof lxc === 'string') return lxc;
+      return 'the host-container scenario is not wired to @vipc/lxc in this version of @vipc/bench';
+    }
+    case 'dpdk': {
+      const dpdk = await tryImport('@vipc/dpdk');
+      if (typeof dpdk === 'string') return dpdk;
+      return 'the testpmd anchor is not wired to @vipc/dpdk in this version of @vipc/bench';
+    }
+    case 'vhost-user': {
+      const vu = await tryImport('@vipc/vhost-user');
+      if (typeof vu === 'string') return vu;
+      return 'the vipc <-> testpmd scenario is not wired to @vipc/vhost-user in this version of @vipc/bench';
+    }
+  }
+}
