@@ -130,8 +130,6 @@ function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
 
-const hasPackedDriver = typeof (vring as Record<string, unknown>).PackedDriverQueue === 'function';
-
 /**
  * Events: 'disconnect' (the back-end closed the connection).
  */
@@ -155,9 +153,6 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
     this.connection = connection;
     const queueSize = options.queueSize ?? 256;
     const packed = options.packed ?? false;
-    if (packed && !hasPackedDriver) {
-      throw new VhostUserError('packed rings are not available in this @vipc/vring', 'INVALID_ARGUMENT');
-    }
     const bufferSize = options.bufferSize ?? 2048;
     const bufferCount = options.bufferCount ?? options.queueCount * queueSize * 2;
     this.options = {
@@ -177,7 +172,7 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
     };
     // Layout: the rings (each 4 KiB aligned), then the buffer slots.
     const ringBytes = packed
-      ? alignUp(16 * queueSize, 64) + 64
+      ? vring.packedLayout(queueSize).totalBytes
       : vring.splitLayout(queueSize, { align: 4096 }).totalBytes;
     const ringStride = alignUp(ringBytes, 4096);
     const poolOffset = ringStride * options.queueCount;

@@ -44,7 +44,7 @@ function until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<v
 }
 
 describe.runIf(available)('DPDK testpmd virtio-user -> vipc back-end', () => {
-  for (const packed of [false]) {
+  for (const packed of [false, true]) {
     it(`receives exactly the packets testpmd sent (txonly, ${packed ? 'packed' : 'split'} ring)`, async () => {
       const sock = join(dir, 'vhu.sock');
       const device = new VirtioNetDevice();
@@ -89,53 +89,55 @@ describe.runIf(available)('DPDK testpmd virtio-user -> vipc back-end', () => {
     });
   }
 
-  it('testpmd rxonly counts exactly the frames the vipc back-end sent (split ring)', async () => {
-    const sock = join(dir, 'vhu-rx.sock');
-    const device = new VirtioNetDevice();
-    const errors: string[] = [];
-    backend = new VhostUserBackend({ device, log: (l) => errors.push(l) });
-    listener = backend.listen(sock, { policy: anyPeer });
-    testpmd = new Testpmd({
-      prefix: `vhu${process.pid}r`,
-      vdev: `net_virtio_user0,path=${sock},queues=1`,
-      forwardMode: 'rxonly',
-    });
-    await until(() => device.linkUp(0), 'the receive queue to start', 90_000);
-    // testpmd snapshots its counters when forwarding starts: send only after that
-    await testpmd.waitFor(/Port statistics =+/, 90_000);
-    const frame = new Uint8Array(60);
-    frame.fill(0xff, 0, 6); // broadcast
-    frame.set([0x02, 0, 0, 0, 0, 1], 6);
-    frame.set([0x08, 0x00], 12);
-    const total = 20_000;
-    let sent = 0;
-    while (sent < total) {
-      const batch = Array.from({ length: Math.min(64, total - sent) }, () => frame);
-      const n = device.sendBatch(batch);
-      sent += n;
-      if (n < batch.length) {
-        // back-pressure: wait for the driver to post buffers (or re-check shortly)
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, 20);
-          device.once('writable', () => {
-            clearTimeout(t);
-            resolve();
+  for (const packed of [false, true]) {
+    it(`testpmd rxonly counts exactly the frames the vipc back-end sent (${packed ? 'packed' : 'split'} ring)`, async () => {
+      const sock = join(dir, 'vhu-rx.sock');
+      const device = new VirtioNetDevice();
+      const errors: string[] = [];
+      backend = new VhostUserBackend({ device, log: (l) => errors.push(l) });
+      listener = backend.listen(sock, { policy: anyPeer });
+      testpmd = new Testpmd({
+        prefix: `vhu${process.pid}r${packed ? 'p' : 's'}`,
+        vdev: `net_virtio_user0,path=${sock},queues=1${packed ? ',packed_vq=1' : ''}`,
+        forwardMode: 'rxonly',
+      });
+      await until(() => device.linkUp(0), 'the receive queue to start', 90_000);
+      // testpmd snapshots its counters when forwarding starts: send only after that
+      await testpmd.waitFor(/Port statistics =+/, 90_000);
+      const frame = new Uint8Array(60);
+      frame.fill(0xff, 0, 6); // broadcast
+      frame.set([0x02, 0, 0, 0, 0, 1], 6);
+      frame.set([0x08, 0x00], 12);
+      const total = 20_000;
+      let sent = 0;
+      while (sent < total) {
+        const batch = Array.from({ length: Math.min(64, total - sent) }, () => frame);
+        const n = device.sendBatch(batch);
+        sent += n;
+        if (n < batch.length) {
+          // back-pressure: wait for the driver to post buffers (or re-check shortly)
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, 20);
+            device.once('writable', () => {
+              clearTimeout(t);
+              resolve();
+            });
           });
-        });
+        }
       }
-    }
-    expect(device.stats.sent).toBe(total);
-    // let testpmd poll the last frames before it is stopped
-    await until(
-      () => /RX-packets:\s*(\d+)/.test(testpmd!.output) && lastRx(testpmd!.output) >= total,
-      'testpmd to count them',
-      60_000,
-    );
-    const output = await testpmd.stop();
-    testpmd = undefined;
-    expect(accumulatedTotals(output).rx).toBe(total);
-    expect(errors).toEqual([]);
-  });
+      expect(device.stats.sent).toBe(total);
+      // let testpmd poll the last frames before it is stopped
+      await until(
+        () => /RX-packets:\s*(\d+)/.test(testpmd!.output) && lastRx(testpmd!.output) >= total,
+        'testpmd to count them',
+        60_000,
+      );
+      const output = await testpmd.stop();
+      testpmd = undefined;
+      expect(accumulatedTotals(output).rx).toBe(total);
+      expect(errors).toEqual([]);
+    });
+  }
 });
 
 function lastRx(output: string): number {

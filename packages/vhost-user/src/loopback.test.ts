@@ -56,9 +56,14 @@ async function pair(opts: { packed?: boolean; mode?: 'event' | 'poll' } = {}) {
 }
 
 describe('vipc front-end <-> vipc back-end', () => {
-  for (const mode of ['event', 'poll'] as const) {
-    it(`moves frames both ways with exact counts and contents (${mode} mode)`, async () => {
-      const { device, driver, backend, errors } = await pair({ mode });
+  for (const [mode, packed] of [
+    ['event', false],
+    ['poll', false],
+    ['event', true],
+    ['poll', true],
+  ] as const) {
+    it(`moves frames both ways with exact counts and contents (${mode} mode, ${packed ? 'packed' : 'split'})`, async () => {
+      const { device, driver, backend, errors } = await pair({ mode, packed });
       const gotByDevice: number[] = [];
       device.onFrame = (f) => gotByDevice.push(f[0]! | (f[1]! << 8));
       const gotByDriver: number[] = [];
