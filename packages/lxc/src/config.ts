@@ -139,6 +139,8 @@ interface SourceEntry {
   type: 'entry';
   raw: string;
   key: string;
+  /** See groupOf. */
+  group: string;
   /** Normalized value (scalar, items) or its tokens joined by one space (tokens). */
   norm: string;
   clear: boolean;
@@ -156,6 +158,14 @@ export class ConfigLayout {
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/** White space as C's isspace() sees it (LXC trims with it); not JavaScript's wider \s. */
+const C_SPACE = /[ \t\n\v\f\r]+/;
+const C_TRIM = /^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g;
+
+function cTrim(s: string): string {
+  return s.replace(C_TRIM, '');
+}
 
 function invalid(message: string, line?: number): LxcError {
   return new LxcError(line === undefined ? message : `line ${line}: ${message}`, 'INVALID_CONFIG', { line });
@@ -181,12 +191,12 @@ function unescapeMount(field: string): string {
 }
 
 function escapeMount(field: string): string {
-  return field.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return field.replace(/[\\ \t\n\v\f\r]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
 
 /** Parses the value of one `lxc.mount.entry` (fstab(5) fields). */
 export function parseMountEntry(value: string): MountEntry {
-  const fields = value.trim().split(/\s+/);
+  const fields = cTrim(value).split(C_SPACE);
   if (fields.length < 3 || fields.length > 6 || fields[0] === '') {
     throw invalid(`a mount entry needs "source target fstype [options [dump [pass]]]" (got "${value}")`);
   }
@@ -212,11 +222,11 @@ export function renderMountEntry(entry: MountEntry): string {
     if (typeof v !== 'string' || v === '')
       throw new LxcError(`mount entry ${what} must be a non-empty string`, 'INVALID_ARGUMENT');
   }
-  if (/\s/.test(entry.fstype))
+  if (C_SPACE.test(entry.fstype))
     throw new LxcError(`mount entry fstype "${entry.fstype}" has white space`, 'INVALID_ARGUMENT');
   const options = entry.options.length === 0 ? ['defaults'] : entry.options;
   for (const o of options) {
-    if (o === '' || /[\s,]/.test(o))
+    if (o === '' || o.includes(',') || C_SPACE.test(o))
       throw new LxcError(`mount option "${o}" is empty or has white space or a comma`, 'INVALID_ARGUMENT');
   }
   return [
@@ -230,7 +240,7 @@ export function renderMountEntry(entry: MountEntry): string {
 }
 
 function parseIdMap(value: string): IdMap {
-  const f = value.trim().split(/\s+/);
+  const f = cTrim(value).split(C_SPACE);
   if (f.length !== 4 || (f[0] !== 'u' && f[0] !== 'g' && f[0] !== 'b')) {
     throw invalid(`an idmap needs "u|g|b nsid hostid range" (got "${value}")`);
   }
@@ -350,6 +360,42 @@ export function isModelledKey(key: string): boolean {
   return specOf(key) !== UNKNOWN;
 }
 
+/** The group of the unknown keys: their relative order is kept across keys. */
+const EXTRA_GROUP = '(extra)';
+
+/**
+ * Lines whose relative order matters across keys share a group: the cgroup
+ * settings of one family (a `devices.deny = a` must stay before the allows),
+ * and all unknown keys. Every other key is its own group.
+ */
+function groupOf(key: string): string {
+  if (specOf(key) === UNKNOWN) return EXTRA_GROUP;
+  const cg = CGROUP_KEY.exec(key);
+  if (cg && !CGROUP_RESERVED.test(key)) return `lxc.${cg[1]}`;
+  return key;
+}
+
+function isFamily(group: string): boolean {
+  return group === EXTRA_GROUP || group === 'lxc.cgroup' || group === 'lxc.cgroup2';
+}
+
+/**
+ * LXC trims values and strips one pair of matching quotes; a value that would
+ * lose something that way is written in double quotes.
+ */
+function quoteValue(value: string): string {
+  const quoted =
+    value.length >= 2 && (value[0] === '"' || value[0] === "'") && value[value.length - 1] === value[0];
+  return quoted || value !== cTrim(value) ? `"${value}"` : value;
+}
+
+/** A new line for one value of a group (family values are whole `key = value` lines already). */
+function lineOf(group: string, value: string): string {
+  if (!isFamily(group)) return `${group} = ${quoteValue(value)}`;
+  const eq = value.indexOf(' = ');
+  return `${value.slice(0, eq)} = ${quoteValue(value.slice(eq + 3))}`;
+}
+
 // ---------------------------------------------------------------- typed <-> key/values
 
 interface KeyValues {
@@ -413,20 +459,20 @@ function toKeyValues(c: LxcConfig): KeyValues[] {
     ['cgroup', c.cgroup],
     ['cgroup2', c.cgroup2],
   ] as const) {
-    const groups = new Map<string, string[]>();
-    for (const s of list ?? []) {
-      const key = `lxc.${family}.${s.key}`;
+    const values: string[] = [];
+    for (const setting of list ?? []) {
+      const key = `lxc.${family}.${setting.key}`;
       if (!CGROUP_KEY.test(key) || CGROUP_RESERVED.test(key)) {
         throw new LxcError(
-          `"${s.key}" is not a cgroup controller setting (controller.file)`,
+          `"${setting.key}" is not a cgroup controller setting (controller.file)`,
           'INVALID_ARGUMENT',
         );
       }
-      const g = groups.get(key) ?? [];
-      g.push(s.value);
-      groups.set(key, g);
+      if (typeof setting.value !== 'string')
+        throw new LxcError(`${key}: value must be a string`, 'INVALID_ARGUMENT');
+      values.push(`${key} = ${setting.value}`);
     }
-    for (const [key, values] of groups) out.push({ key, values });
+    put(out, `lxc.${family}`, values);
   }
   put(out, 'lxc.idmap', c.idmaps?.map(renderIdMap));
   put(out, 'lxc.init.cmd', [c.init?.cmd]);
@@ -447,26 +493,34 @@ function toKeyValues(c: LxcConfig): KeyValues[] {
   put(out, 'lxc.apparmor.profile', [c.apparmorProfile]);
   put(out, 'lxc.log.file', [c.log?.file]);
   put(out, 'lxc.log.level', [c.log?.level]);
-  const extras = new Map<string, string[]>();
+  const extras: string[] = [];
   for (const e of c.extra ?? []) {
     if (!KEY_PATTERN.test(e.key))
       throw new LxcError(`config key "${e.key}" is not valid`, 'INVALID_ARGUMENT');
-    if (isModelledKey(e.key))
+    if (isModelledKey(e.key)) {
       throw new LxcError(
         `config key "${e.key}" belongs in its typed field, not in extra`,
         'INVALID_ARGUMENT',
       );
-    const g = extras.get(e.key) ?? [];
-    g.push(e.value);
-    extras.set(e.key, g);
+    }
+    if (typeof e.value !== 'string')
+      throw new LxcError(`${e.key}: value must be a string`, 'INVALID_ARGUMENT');
+    extras.push(`${e.key} = ${e.value}`);
   }
-  for (const [key, values] of extras) out.push({ key, values });
+  put(out, EXTRA_GROUP, extras);
   for (const kv of out) {
     for (const v of kv.values) {
       if (typeof v !== 'string') throw new LxcError(`${kv.key}: value must be a string`, 'INVALID_ARGUMENT');
       if (/[\r\n\0]/.test(v))
         throw new LxcError(`${kv.key}: value must not contain line breaks or NUL`, 'INVALID_ARGUMENT');
-      if (specOf(kv.key).kind === 'tokens' && (v === '' || /\s/.test(v))) {
+      const spec = specOf(kv.key);
+      if (spec.clearable && spec.kind !== 'tokens' && v === '') {
+        throw new LxcError(
+          `${kv.key}: an empty value resets the key in LXC; leave the field out instead`,
+          'INVALID_ARGUMENT',
+        );
+      }
+      if (spec.kind === 'tokens' && (v === '' || C_SPACE.test(v))) {
         throw new LxcError(`${kv.key}: "${v}" must be one word`, 'INVALID_ARGUMENT');
       }
     }
@@ -648,9 +702,9 @@ function applyKey(c: LxcConfig, key: string, values: string[], line: number): vo
 function splitLine(raw: string, line: number): { key: string; value: string } {
   const eq = raw.indexOf('=');
   if (eq < 0) throw invalid(`"${raw.trim().slice(0, 80)}" is not a comment and has no "="`, line);
-  const key = raw.slice(0, eq).trim();
+  const key = cTrim(raw.slice(0, eq));
   if (!KEY_PATTERN.test(key)) throw invalid(`config key "${key.slice(0, 80)}" is not valid`, line);
-  let value = raw.slice(eq + 1).trim();
+  let value = cTrim(raw.slice(eq + 1));
   if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value[value.length - 1] === value[0]) {
     value = value.slice(1, -1);
   }
@@ -668,42 +722,53 @@ export function parseConfig(text: string): LxcConfig {
   if (typeof text !== 'string') throw new LxcError('config text must be a string', 'INVALID_ARGUMENT');
   if (text.length > MAX_CONFIG_BYTES) throw invalid(`config text is larger than ${MAX_CONFIG_BYTES} bytes`);
   if (text.includes('\0')) throw invalid('config text contains a NUL byte');
-  const rawLines = text.split('\n');
   const lines: SourceLine[] = [];
-  /** Effective values per key, in first-appearance order. */
-  const effective = new Map<string, { values: string[]; line: number }>();
-  rawLines.forEach((raw, i) => {
+  /** Effective entries per group, in first-appearance order. */
+  const effective = new Map<string, { entries: { key: string; value: string; line: number }[] }>();
+  text.split('\n').forEach((raw, i) => {
     const lineNo = i + 1;
-    const trimmed = raw.trim();
+    const trimmed = cTrim(raw);
     if (trimmed === '' || trimmed.startsWith('#')) {
       lines.push({ type: 'text', raw });
       return;
     }
     const { key, value } = splitLine(raw, lineNo);
     const spec = specOf(key);
+    const group = groupOf(key);
     const clear = spec.clearable && value === '';
     let norm: string;
     try {
-      norm = clear ? '' : spec.kind === 'tokens' ? value.split(/\s+/).join(' ') : spec.normalize(value);
+      norm = clear ? '' : spec.kind === 'tokens' ? value.split(C_SPACE).join(' ') : spec.normalize(value);
     } catch (e) {
       if (e instanceof LxcError) throw invalid(`${key}: ${e.message}`, lineNo);
       throw e;
     }
-    lines.push({ type: 'entry', raw, key, norm, clear });
-    let eff = effective.get(key);
+    if (isFamily(group)) norm = `${key} = ${norm}`;
+    lines.push({ type: 'entry', raw, key, group, norm, clear });
+    let eff = effective.get(group);
     if (!eff) {
-      eff = { values: [], line: lineNo };
-      effective.set(key, eff);
+      eff = { entries: [] };
+      effective.set(group, eff);
     }
-    eff.line = lineNo;
-    if (clear) eff.values = [];
-    else if (spec.kind === 'scalar') eff.values = [value];
-    else if (spec.kind === 'tokens') eff.values.push(...value.split(/\s+/));
-    else eff.values.push(value);
+    if (clear) eff.entries = [];
+    else if (spec.kind === 'scalar') eff.entries = [{ key, value, line: lineNo }];
+    else if (spec.kind === 'tokens') {
+      for (const t of value.split(C_SPACE)) eff.entries.push({ key, value: t, line: lineNo });
+    } else eff.entries.push({ key, value, line: lineNo });
   });
   const config: LxcConfig = {};
-  for (const [key, { values, line }] of effective) {
-    if (values.length > 0) applyKey(config, key, values, line);
+  for (const [group, { entries }] of effective) {
+    if (entries.length === 0) continue;
+    if (isFamily(group)) {
+      for (const e of entries) applyKey(config, e.key, [e.value], e.line);
+    } else {
+      applyKey(
+        config,
+        group,
+        entries.map((e) => e.value),
+        (entries[entries.length - 1] as { line: number }).line,
+      );
+    }
   }
   if (config.net) {
     for (const n of config.net) {
@@ -720,42 +785,48 @@ export function parseConfig(text: string): LxcConfig {
 
 // ---------------------------------------------------------------- render
 
+function renderFresh(groups: KeyValues[]): string {
+  const out: string[] = [];
+  for (const { key, values } of groups) {
+    if (specOf(key).kind === 'tokens') out.push(lineOf(key, values.join(' ')));
+    else for (const v of values) out.push(lineOf(key, v));
+  }
+  return out.length === 0 ? '' : `${out.join('\n')}\n`;
+}
+
 /**
  * Renders a config. Without `layout`, a canonical text (one `key = value` per
  * line, includes first). With the `layout` of a parsed text, that text with
  * only the changed lines rewritten: unchanged lines keep their spelling,
  * comments and blank lines stay, removed values lose their lines, new values
- * go after the last line of the same key, or at the end.
+ * go where their order puts them among the lines of the same key (or group),
+ * or at the end. Parsing the result always gives back the typed fields.
  */
 export function renderConfig(config: LxcConfig): string {
-  const kvs = toKeyValues(config);
-  if (!config.layout) {
-    const out: string[] = [];
-    for (const { key, values } of kvs) {
-      if (specOf(key).kind === 'tokens') out.push(`${key} = ${values.join(' ')}`);
-      else for (const v of values) out.push(`${key} = ${v}`);
-    }
-    return out.length === 0 ? '' : `${out.join('\n')}\n`;
-  }
-  const target = new Map<string, string[]>();
-  for (const { key, values } of kvs) target.set(key, [...values]);
+  const groups = toKeyValues(config);
+  if (!config.layout) return renderFresh(groups);
+  const target = new Map<string, { values: string[]; next: number }>();
+  for (const { key, values } of groups) target.set(key, { values, next: 0 });
   const src = config.layout.lines;
   const last = new Map<string, number>();
   const lastClear = new Map<string, number>();
   src.forEach((l, i) => {
     if (l.type !== 'entry') return;
-    last.set(l.key, i);
-    if (l.clear) lastClear.set(l.key, i);
+    last.set(l.group, i);
+    if (l.clear) lastClear.set(l.group, i);
   });
   const out: string[] = [];
   const done = new Set<string>();
-  const flush = (key: string): void => {
-    const rest = target.get(key);
-    done.add(key);
-    if (!rest || rest.length === 0) return;
-    if (specOf(key).kind === 'tokens') out.push(`${key} = ${rest.join(' ')}`);
-    else for (const v of rest) out.push(`${key} = ${v}`);
-    rest.length = 0;
+  /** Emits the group's values from `next` up to (not including) `end` as new lines. */
+  const emitNew = (group: string, end?: number): void => {
+    const t = target.get(group);
+    if (!t) return;
+    const stop = end ?? t.values.length;
+    if (stop <= t.next) return;
+    const fresh = t.values.slice(t.next, stop);
+    if (specOf(group).kind === 'tokens') out.push(lineOf(group, fresh.join(' ')));
+    else for (const v of fresh) out.push(lineOf(group, v));
+    t.next = stop;
   };
   src.forEach((l, i) => {
     if (l.type === 'text') {
@@ -763,48 +834,56 @@ export function renderConfig(config: LxcConfig): string {
       return;
     }
     const spec = specOf(l.key);
-    const want = target.get(l.key);
-    const isLast = last.get(l.key) === i;
-    if (spec.kind === 'scalar') {
-      if (l.clear) {
-        out.push(l.raw);
-        if (isLast) flush(l.key);
-        return;
+    const t = target.get(l.group);
+    const isLast = last.get(l.group) === i;
+    const finish = (): void => {
+      if (isLast) {
+        emitNew(l.group);
+        done.add(l.group);
       }
-      if (!want || want.length === 0) return;
+    };
+    if (l.clear || i < (lastClear.get(l.group) ?? -1)) {
+      // A reset, or a line a later reset cancels: both keep their meaning as they are.
+      out.push(l.raw);
+      finish();
+      return;
+    }
+    if (!t) return;
+    if (spec.kind === 'scalar') {
       if (!isLast) out.push(l.raw);
       else {
-        out.push(l.norm === spec.normalize(want[0] as string) ? l.raw : `${l.key} = ${want[0]}`);
-        want.length = 0;
-        done.add(l.key);
+        const want = t.values[0] as string;
+        out.push(l.norm === spec.normalize(want) ? l.raw : lineOf(l.group, want));
+        t.next = t.values.length;
+        done.add(l.group);
       }
       return;
     }
-    if (l.clear || i < (lastClear.get(l.key) ?? -1)) out.push(l.raw);
-    else if (want) {
-      if (spec.kind === 'items') {
-        const at = want.indexOf(l.norm);
-        if (at >= 0) {
-          want.splice(at, 1);
-          out.push(l.raw);
-        }
-      } else {
-        const tokens = l.norm.split(' ');
-        const kept = tokens.filter((t) => {
-          const at = want.indexOf(t);
-          if (at < 0) return false;
-          want.splice(at, 1);
-          return true;
-        });
-        if (kept.length === tokens.length) out.push(l.raw);
-        else if (kept.length > 0) out.push(`${l.key} = ${kept.join(' ')}`);
+    if (spec.kind === 'items') {
+      const at = t.values.indexOf(l.norm, t.next);
+      if (at >= 0) {
+        emitNew(l.group, at);
+        out.push(l.raw);
+        t.next = at + 1;
       }
+      finish();
+      return;
     }
-    if (isLast) flush(l.key);
+    const tokens = l.norm.split(' ');
+    const kept: string[] = [];
+    for (const token of tokens) {
+      const at = t.values.indexOf(token, t.next);
+      if (at < 0) continue;
+      kept.push(...t.values.slice(t.next, at + 1));
+      t.next = at + 1;
+    }
+    if (kept.length === tokens.length && kept.every((k, j) => k === tokens[j])) out.push(l.raw);
+    else if (kept.length > 0) out.push(lineOf(l.group, kept.join(' ')));
+    finish();
   });
-  // Keys the text did not have: before the final empty line (the text's trailing newline).
+  // Groups the text did not have go before the text's final newline.
   const tail = out.length > 0 && out[out.length - 1] === '' ? out.pop() : undefined;
-  for (const { key } of kvs) if (!done.has(key)) flush(key);
+  for (const { key } of groups) if (!done.has(key)) emitNew(key);
   if (tail !== undefined) out.push(tail);
   return out.join('\n');
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type LxcConfig, parseConfig, renderConfig } from './config.js';
 import {
@@ -16,6 +16,8 @@ import { type ExecResult, lxcTool, type RunOptions, run } from './run.js';
 export interface LxcOptions {
   /** The directory holding the containers (lxc-* -P); default the system one, /var/lib/lxc. */
   lxcpath?: string;
+  /** Where to look for the lxc-* tools (PATH syntax); default PATH plus the sbin directories. */
+  toolPath?: string;
 }
 
 /** The settings every vipc container needs on hosts like ours (PEERS.md). */
@@ -164,15 +166,22 @@ export function logExcerpt(log: string, maxLines = 40): string {
 /** The LXC host side: an lxcpath and the containers in it. */
 export class Lxc {
   readonly lxcpath: string;
+  readonly toolPath: string | undefined;
 
   constructor(options: LxcOptions = {}) {
     this.lxcpath = resolve(options.lxcpath ?? DEFAULT_LXCPATH);
+    this.toolPath = options.toolPath;
+  }
+
+  /** The absolute path of an lxc-* tool; LXC_MISSING (naming the Debian package) when absent. */
+  toolFile(tool: string): string {
+    return lxcTool(tool, this.toolPath);
   }
 
   /** True when the lxc-* tools are installed. */
-  static available(): boolean {
+  static available(toolPath?: string): boolean {
     try {
-      lxcTool('lxc-start');
+      lxcTool('lxc-start', toolPath);
       return true;
     } catch {
       return false;
@@ -193,7 +202,7 @@ export class Lxc {
 
   /** Runs an lxc-* tool with `-P lxcpath` (internal, but usable for anything not wrapped). */
   async tool(tool: string, args: readonly string[], options: RunOptions = {}): Promise<ExecResult> {
-    return run(lxcTool(tool), ['-P', this.lxcpath, ...args], options);
+    return run(this.toolFile(tool), ['-P', this.lxcpath, ...args], options);
   }
 
   /**
@@ -211,6 +220,7 @@ export class Lxc {
         fix: 'choose another name, or destroy the existing container first',
       });
     }
+    this.toolFile('lxc-start'); // LXC_MISSING before anything is written
     mkdirSync(this.lxcpath, { recursive: true });
     const container = new Container(this, name);
     if (options.template !== undefined) {
@@ -442,17 +452,34 @@ export class Container {
     writeFileSync(this.logPath, '');
     const args = ['-n', this.name, '-d', '-l', options.logLevel ?? 'DEBUG', '-o', this.logPath];
     for (const [k, v] of Object.entries(options.define ?? {})) args.push('-s', `${k}=${v}`);
+    const startedAt = Date.now();
+    const readLog = (): string => (existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : '');
+    const timedOut = async (): Promise<LxcError> => {
+      // A start stuck in a hook keeps the monitor busy: lxc-stop and lxc-info would hang on it.
+      this.killMonitor();
+      await this.forceStop();
+      return new LxcError(
+        `container "${this.name}" did not reach RUNNING within ${timeoutMs} ms`,
+        'STATE_TIMEOUT',
+        {
+          container: this.name,
+          command: args,
+          logExcerpt: logExcerpt(readLog()),
+        },
+      );
+    };
     let r: ExecResult;
     try {
-      r = await this.lxc.tool('lxc-start', args, { timeoutMs: timeoutMs + 30_000 });
+      // lxc-start -d returns once the container runs (or failed): hooks and mounts happen before.
+      r = await this.lxc.tool('lxc-start', args, { timeoutMs });
     } catch (e) {
+      if (e instanceof LxcError && e.code === 'TIMEOUT') throw await timedOut();
       await this.forceStop();
       throw e;
     }
     if (r.exitCode !== 0) {
       await this.forceStop();
-      const log = existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : '';
-      const excerpt = logExcerpt(log);
+      const excerpt = logExcerpt(readLog());
       throw new LxcError(
         `lxc-start of "${this.name}" failed (exit ${r.exitCode}):\n${excerpt || r.stderr.trim()}`,
         'START_FAILED',
@@ -460,20 +487,10 @@ export class Container {
       );
     }
     try {
-      await this.wait('RUNNING', timeoutMs);
+      await this.wait('RUNNING', Math.max(1000, timeoutMs - (Date.now() - startedAt)));
     } catch (e) {
+      if (e instanceof LxcError && e.code === 'STATE_TIMEOUT') throw await timedOut();
       await this.forceStop();
-      if (e instanceof LxcError && e.code === 'STATE_TIMEOUT') {
-        const log = existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : '';
-        throw new LxcError(
-          `container "${this.name}" did not reach RUNNING within ${timeoutMs} ms`,
-          'STATE_TIMEOUT',
-          {
-            container: this.name,
-            logExcerpt: logExcerpt(log),
-          },
-        );
-      }
       throw e;
     }
   }
@@ -546,7 +563,7 @@ export class Container {
       '--',
       ...withCwd(argv, options.cwd),
     ];
-    return spawn(lxcTool('lxc-attach'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    return spawn(this.lxc.toolFile('lxc-attach'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
   /**
@@ -576,10 +593,43 @@ export class Container {
     await this.wait('STOPPED', 30_000);
   }
 
+  /**
+   * Pids of this container's LXC monitor ("[lxc monitor] <lxcpath> <name>"),
+   * the daemon lxc-start leaves behind, which runs the hooks and owns init.
+   */
+  monitorPids(): number[] {
+    const title = `[lxc monitor] ${this.lxc.lxcpath} ${this.name}`;
+    const pids: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let cmdline: string;
+      try {
+        cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (cmdline.replace(/[\0\s]+$/, '') === title) pids.push(Number(entry));
+    }
+    return pids;
+  }
+
+  /** Kills the monitor and its process group (its hooks), by pid. */
+  private killMonitor(): void {
+    for (const pid of this.monitorPids()) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+        process.kill(pgid === pid ? -pid : pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
   /** Best effort stop used on failure paths; never throws. */
   private async forceStop(): Promise<void> {
     try {
-      await this.lxc.tool('lxc-stop', ['-n', this.name, '-k'], { timeoutMs: 60_000 });
+      await this.lxc.tool('lxc-stop', ['-n', this.name, '-k'], { timeoutMs: 20_000 });
     } catch {
       // the container may never have run
     }

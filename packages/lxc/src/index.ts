@@ -45,6 +45,18 @@ export {
 } from './defs.js';
 export { LxcError, type LxcErrorCode, type LxcErrorDetails } from './errors.js';
 export {
+  type CgroupLayout,
+  checkHost,
+  type Finding,
+  type FindingGroup,
+  type FindingStatus,
+  type HostCheckOptions,
+  type HostReport,
+  KERNEL_OPTIONS,
+  parseKernelConfig,
+  readKernelConfig,
+} from './host-check.js';
+export {
   buildRootfs,
   DEFAULT_INIT,
   findStaticBusybox,

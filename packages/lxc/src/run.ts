@@ -43,9 +43,12 @@ export function which(command: string, path = process.env.PATH ?? ''): string | 
 
 const SBIN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** The absolute path of an lxc-* tool, or LXC_MISSING naming the Debian package. */
-export function lxcTool(tool: string): string {
-  const found = which(tool, `${process.env.PATH ?? ''}${delimiter}${SBIN_PATH}`);
+/**
+ * The absolute path of an lxc-* tool, or LXC_MISSING naming the Debian package.
+ * `searchPath` (a PATH-style list) defaults to PATH plus the sbin directories.
+ */
+export function lxcTool(tool: string, searchPath?: string): string {
+  const found = which(tool, searchPath ?? `${process.env.PATH ?? ''}${delimiter}${SBIN_PATH}`);
   if (!found) {
     throw new LxcError(
       `${tool} was not found on PATH: LXC is not installed (Debian package "${LXC_PACKAGE}")`,
