@@ -1,8 +1,7 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type DpdkProcess,
@@ -16,13 +15,12 @@ import {
   uniqueFilePrefix,
   unmountHugetlbfs,
 } from './index.js';
-import { leftoversOf, rootAvailable, runPair, testpmdAvailable } from './test-peer.js';
+import { bundleSource, leftoversOf, rootAvailable, runPair, testpmdAvailable } from './test-peer.js';
 
 // A non-root DPDK run: testpmd as "nobody" (uid 65534), started by the root test process.
 const NOBODY = 65534;
 const root = rootAvailable();
 const have = testpmdAvailable();
-const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 let dir: string;
 let procs: DpdkProcess[] = [];
@@ -119,26 +117,17 @@ describe.skipIf(!root || !have)('DPDK as a non-root user (testpmd as nobody)', (
 
 describe.skipIf(!root)('typed errors when not permitted', () => {
   let bundleDir: string;
+  let bundle: string;
   beforeAll(() => {
-    // Bundle this package's source so a child running as nobody exercises exactly this code.
     bundleDir = mkdtempSync(join(tmpdir(), 'vipc-bundle-'));
-    chmodSync(bundleDir, 0o755);
-    execFileSync(join(pkgDir, 'node_modules/.bin/esbuild'), [
-      join(pkgDir, 'src/index.ts'),
-      '--bundle',
-      '--platform=node',
-      '--format=esm',
-      `--outfile=${join(bundleDir, 'dpdk.mjs')}`,
-      '--log-level=error',
-    ]);
-    chmodSync(join(bundleDir, 'dpdk.mjs'), 0o644);
+    bundle = bundleSource(bundleDir);
   });
   afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
 
   it('reserving pages and mounting hugetlbfs as nobody fail with NOT_PERMITTED', () => {
     mkdirSync(join(dir, 'm'));
     const script = `
-      const m = await import(${JSON.stringify(join(bundleDir, 'dpdk.mjs'))});
+      const m = await import(${JSON.stringify(bundle)});
       const codes = {};
       try { m.setHugepageCount(1); codes.reserve = 'ok'; } catch (e) { codes.reserve = e.code; codes.reserveMsg = e.message; }
       try { m.mountHugetlbfs(${JSON.stringify(join(dir, 'm'))}, { create: false }); codes.mount = 'ok'; } catch (e) { codes.mount = e.code; codes.mountMsg = e.message; }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,15 +8,17 @@ import {
   type DpdkProcess,
   type ExitInfo,
   launchDpdk,
+  removeRuntimeDir,
   spawnDpdk,
   uniqueFilePrefix,
 } from './index.js';
-import { leftoversOf, runPair, testpmdAvailable } from './test-peer.js';
+import { bundleSource, leftoversOf, runPair, testpmdAvailable } from './test-peer.js';
 
 const have = testpmdAvailable();
 let dir: string;
 let procs: DpdkProcess[] = [];
 let prefixes: string[] = [];
+let sockets: string[] = [];
 
 function prefix(tag: string): string {
   const p = uniqueFilePrefix(`t${tag}`);
@@ -27,12 +30,13 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'vipc-dpdk-'));
   procs = [];
   prefixes = [];
+  sockets = [];
 });
 
 afterEach(async () => {
   // front-ends first, then back-ends; SIGKILL whatever does not stop
   for (const p of [...procs].reverse()) await p.stop({ timeoutMs: 10_000 }).catch(() => p.kill('SIGKILL'));
-  const left = prefixes.flatMap((p) => leftoversOf(p));
+  const left = prefixes.flatMap((p) => leftoversOf(p, 0, sockets));
   rmSync(dir, { recursive: true, force: true });
   expect(left).toEqual([]);
 });
@@ -42,6 +46,7 @@ const base = { noPci: true, noHuge: true, memoryMb: 256, memoryChannels: 1, noTe
 describe.skipIf(!have)('Supervisor against the real dpdk-testpmd', () => {
   it('vhost (rxonly) <-> virtio-user (txonly) reach link-up; the receiver counts exactly what the sender sent', async () => {
     const sock = join(dir, 'vhu.sock');
+    sockets.push(sock);
     const { sent, senderPort, received, linkUps } = await runPair(
       sock,
       [prefix('b'), prefix('f')],
@@ -63,6 +68,7 @@ describe.skipIf(!have)('Supervisor against the real dpdk-testpmd', () => {
 
   it('a SIGKILLed testpmd becomes an exit event with its last log lines, and is cleaned up', async () => {
     const sock = join(dir, 'crash.sock');
+    sockets.push(sock);
     const p = await launchDpdk({
       eal: {
         ...base,
@@ -108,5 +114,44 @@ describe.skipIf(!have)('Supervisor against the real dpdk-testpmd', () => {
     expect(() =>
       spawnDpdk({ eal: { ...base, lcores: [0, 1], filePrefix: fp }, testpmd: { nbCores: 1 } }),
     ).toThrow(expect.objectContaining({ code: 'DUPLICATE_FILE_PREFIX' }));
+  });
+
+  it('a testpmd whose Node parent is SIGKILLed dies with it (no orphaned busy-polling process)', async () => {
+    const bundleDir = mkdtempSync(join(tmpdir(), 'vipc-bundle-'));
+    const fp = prefix('o');
+    try {
+      const bundle = bundleSource(bundleDir);
+      const script = `
+        const m = await import(${JSON.stringify(bundle)});
+        const p = await m.launchDpdk({ eal: ${JSON.stringify({ ...base, lcores: [0, 1], filePrefix: fp })},
+          testpmd: { nbCores: 1, forwardMode: 'rxonly', totalNumMbufs: 8192, statsPeriod: 1 } });
+        console.log(p.pid);
+        setInterval(() => {}, 1000);`;
+      const parent = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const pid = await new Promise<number>((resolve, reject) => {
+        parent.stdout.setEncoding('utf8');
+        parent.stdout.once('data', (d: string) => resolve(Number(d.trim())));
+        parent.once('exit', (c) => reject(new Error(`parent exited early (${c})`)));
+      });
+      expect(existsSync(`/proc/${pid}`)).toBe(true);
+      parent.kill('SIGKILL');
+      // poll the real state (no fixed sleep): the kernel delivers the parent-death signal
+      const deadline = Date.now() + 30_000;
+      while (
+        existsSync(`/proc/${pid}/cmdline`) &&
+        readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] !== 'Z' &&
+        Date.now() < deadline
+      ) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(
+        existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] !== 'Z',
+      ).toBe(false);
+    } finally {
+      rmSync(bundleDir, { recursive: true, force: true });
+      removeRuntimeDir(fp); // its supervisor died with it: the runtime dir is ours to remove
+    }
   });
 });

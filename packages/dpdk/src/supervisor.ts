@@ -57,6 +57,13 @@ export interface LaunchOptions {
    * stream they came from.
    */
   mergeStderr?: boolean;
+  /**
+   * Kill the app when this Node process dies, even by a signal or a crash (`setpriv --pdeathsig KILL`,
+   * util-linux). Default true when setpriv exists; a normal exit of Node kills children in any case.
+   */
+  killWithParent?: boolean;
+  /** Listeners attached before the spawn, so that no event (launch-start included) can be missed. */
+  listeners?: { [K in keyof DpdkProcessEvents]?: (...args: DpdkProcessEvents[K]) => void };
   /** Refuse to start when a live process uses the same --file-prefix (default true). */
   checkFilePrefix?: boolean;
   /** Remove the runtime directory, hugepage files and created sockets after exit (default true). */
@@ -217,11 +224,19 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
     const stdbuf = opts.unbuffered === false ? undefined : findExecutable('stdbuf');
     let cmd: string = stdbuf ?? app;
     let args: string[] = stdbuf ? ['-o0', '-e0', app, ...this.argv] : [...this.argv];
+    const setpriv = opts.killWithParent === false ? undefined : findExecutable('setpriv');
+    if (setpriv) {
+      args = ['--pdeathsig', 'KILL', '--', cmd, ...args];
+      cmd = setpriv;
+    }
     const sh = opts.mergeStderr === false ? undefined : findExecutable('sh');
     // exec keeps the pid: sh -> stdbuf -> the app; arguments stay positional, nothing is re-parsed
     if (sh) {
       args = ['-c', 'exec "$@" 2>&1', 'sh', cmd, ...args];
       cmd = sh;
+    }
+    for (const [name, fn] of Object.entries(opts.listeners ?? {})) {
+      if (typeof fn === 'function') this.on(name as keyof DpdkProcessEvents, fn as (...a: unknown[]) => void);
     }
     const child = spawn(cmd, args, {
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,7 +1,11 @@
 // Test-only helpers (not exported from the package).
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { discoverDpdk } from './discovery.js';
 import type { EalOptions } from './eal-options.js';
+import { findHugepageFiles } from './hugepages.js';
 import { processesUsingPrefix, runtimeDir } from './runtime.js';
 import type { ForwardStats, PortStats } from './stats.js';
 import type { DpdkProcess, ExitInfo, LaunchOptions } from './supervisor.js';
@@ -20,12 +24,36 @@ export function testpmdAvailable(): boolean {
   return false;
 }
 
-/** Assert nothing of a prefix survives: no process, no runtime directory. */
-export function leftoversOf(prefix: string, uid = 0): string[] {
+/**
+ * What survives of a prefix: live processes, the runtime directory (root's and a user's), hugepage files
+ * in any hugetlbfs mount, and the given socket paths. Tests assert this is empty after each test.
+ */
+export function leftoversOf(prefix: string, uid = 0, sockets: readonly string[] = []): string[] {
   const out: string[] = [];
   const pids = processesUsingPrefix(prefix);
   if (pids.length) out.push(`processes ${pids.join(',')} still use prefix ${prefix}`);
-  if (existsSync(runtimeDir(prefix, uid))) out.push(`runtime dir ${runtimeDir(prefix, uid)} still exists`);
+  for (const d of new Set([runtimeDir(prefix, 0), runtimeDir(prefix, uid, {})])) {
+    if (existsSync(d)) out.push(`runtime dir ${d} still exists`);
+  }
+  for (const f of findHugepageFiles({ prefix })) out.push(`hugepage file ${f.path} still exists`);
+  for (const s of sockets) if (existsSync(s)) out.push(`socket ${s} still exists`);
+  return out;
+}
+
+/** Bundle this package's source into one ESM file (for child processes running as another user). */
+export function bundleSource(outDir: string): string {
+  const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const out = join(outDir, 'dpdk.mjs');
+  execFileSync(join(pkgDir, 'node_modules/.bin/esbuild'), [
+    join(pkgDir, 'src/index.ts'),
+    '--bundle',
+    '--platform=node',
+    '--format=esm',
+    `--outfile=${out}`,
+    '--log-level=error',
+  ]);
+  chmodSync(outDir, 0o755);
+  chmodSync(out, 0o644);
   return out;
 }
 
