@@ -116,3 +116,28 @@ export function packedRig(
     off: (addr) => Number(BigInt(addr) - base),
   };
 }
+
+/** Every view of a chain lies inside one region of `memory` (not just inside its buffer). */
+export function viewsInside(memory: GuestMemory, views: Uint8Array[]): boolean {
+  return views.every((v) =>
+    memory.regions.some(
+      (r) =>
+        r.buffer === v.buffer &&
+        v.byteOffset >= (r.byteOffset ?? 0) &&
+        v.byteOffset + v.length <= (r.byteOffset ?? 0) + r.size,
+    ),
+  );
+}
+
+/** A small deterministic PRNG (xorshift32) for fuzz loops. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
+}
