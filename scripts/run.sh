@@ -7,7 +7,8 @@ cmd=${1:-}
 shift || true
 bash scripts/setup.sh
 case "$cmd" in
-  demo) exec node scripts/demo.mjs "$@" ;;
+  # `vipc demo`: the CLI built by the set-up (apps/cli), with the arguments given to `npm run demo -- ...`.
+  demo) exec node apps/cli/dist/bin.js demo "$@" ;;
   test) exec vitest run "$@" ;;
   *) echo "usage: scripts/run.sh demo|test [args]" >&2; exit 2 ;;
 esac

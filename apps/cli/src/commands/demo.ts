@@ -138,15 +138,27 @@ export async function run(ctx: CommandContext): Promise<number> {
           )}`,
         );
       } else if (e.event === 'traffic-done') done = e;
-      else if (e.event === 'link-error') frontError = String(e.message);
+      else if (e.event === 'link-error' || e.event === 'endpoint-error') frontError = String(e.message);
       else if (e.ok === false) frontError = String((e.error as { message?: string })?.message ?? 'failed');
     });
 
     // 2. Wait for the link (or for the front-end to die trying).
     const first = await Promise.race([
-      backend.then((l) => ({ link: l })),
+      backend.then(
+        (l) => ({ link: l }),
+        (err: Error) => ({ error: err }),
+      ),
       exited.then((code) => ({ exit: code })),
     ]);
+    if ('error' in first) {
+      // The front-end usually knows better why (it printed its error): give it a moment to say so.
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode !== null) await events;
+      throw new CliError(
+        'FAILED',
+        frontError ? `the front-end ${endpoint}: ${frontError}` : first.error.message,
+      );
+    }
     if (!('link' in first)) {
       await events;
       throw new CliError(

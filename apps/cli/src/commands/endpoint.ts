@@ -1,6 +1,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import type { CommandContext } from '../command.js';
 import { type Counters, type PingResult, runEcho, runPing, runSink, runSource } from '../endpoint.js';
+import { usageError } from '../errors.js';
 import { openLink } from '../link.js';
 import { linkOptions } from '../link-options.js';
 import { choiceOption, intOption } from '../traffic.js';
@@ -16,6 +17,20 @@ function statusWriter(path: string | undefined) {
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
+  try {
+    return await runEndpoint(ctx);
+  } catch (err) {
+    // One NDJSON line a parent (demo, up) can read; main() still prints the usual error.
+    const e = err as Error & { code?: string };
+    if (ctx.out.json)
+      process.stdout.write(
+        `${JSON.stringify({ event: 'endpoint-error', code: e.code, message: e.message })}\n`,
+      );
+    throw err;
+  }
+}
+
+async function runEndpoint(ctx: CommandContext): Promise<number> {
   const v = ctx.values;
   const action = choiceOption(v.action, 'action', ['echo', 'sink', 'source', 'ping'] as const, 'echo');
   const defaultRole = action === 'echo' || action === 'sink' ? 'backend' : 'frontend';
@@ -39,6 +54,10 @@ export async function run(ctx: CommandContext): Promise<number> {
     event('link-error', { message: (err as Error).message });
     throw err;
   }
+  if ((action === 'source' || action === 'ping') && size > l.maxMessageSize) {
+    await l.close();
+    throw usageError(`--size ${size} is larger than this link carries (${l.maxMessageSize} bytes)`);
+  }
   status({ state: 'up', action, socket: link.socket, role: link.role });
   event('link-up', { socket: link.socket, role: link.role, mode: link.mode, ring: link.ring });
   ctx.out.log(`vipc endpoint: ${link.role} ${action} on ${link.socket}: link up`);
@@ -61,6 +80,7 @@ export async function run(ctx: CommandContext): Promise<number> {
         window,
         idleMs: intOption(v.idle, 'idle', 5, 1, 3600) * 1000,
       });
+    if (action === 'source') await l.flush();
   } finally {
     await l.close().catch(() => {});
   }

@@ -52,6 +52,8 @@ export async function run(ctx: CommandContext): Promise<number> {
       else if (decoder.remainder > 0)
         ctx.out.warn(`input ended inside a frame (${decoder.remainder} bytes dropped)`);
     }
+    // Every message must reach the peer before we hang up.
+    await link.flush();
   } finally {
     ctx.out.clearProgress();
     await link.close();
