@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TWO_CONTAINERS_CLI } from './__fixtures__/two-containers.js';
 import { RELEASES } from './defs.js';
 import { dryRun, emitLayer, formatDryRun, renderLayer } from './emit.js';
 import { YoctoError } from './errors.js';
@@ -12,49 +13,6 @@ import { PACKAGE_VERSION } from './version.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = (name: string) => join(here, '__fixtures__', name);
-
-/** The CLI's two-containers.yaml fixture, as the CLI's parseTopology returns it. */
-export const TWO_CONTAINERS_CLI = {
-  version: 1 as const,
-  name: 'two-containers',
-  socketDir: '/run/vipc',
-  hugepages: { pageSize: '2M' as const, count: 64, mount: '/dev/hugepages' },
-  links: [
-    { name: 'a', socket: '/run/vipc/a.sock', queues: 1, queueSize: 512, ring: 'packed' as const, mode: 'poll' as const },
-    { name: 'b', socket: '/run/vipc/b.sock', queues: 1, queueSize: 256, ring: 'split' as const, mode: 'event' as const },
-  ],
-  endpoints: [
-    { name: 'sink-a', endpoint: { kind: 'vipc' as const, link: 'a', role: 'backend' as const, action: 'sink' as const } },
-    {
-      name: 'pmd-b',
-      endpoint: {
-        kind: 'dpdk' as const,
-        link: 'b',
-        role: 'backend' as const,
-        app: 'testpmd' as const,
-        forwardMode: 'rxonly' as const,
-        memoryMb: 256,
-        useHugepages: true,
-      },
-    },
-  ],
-  containers: [
-    {
-      name: 'producer-a',
-      rootfs: 'node',
-      mounts: [{ source: '/srv/data', target: '/data', readOnly: true }],
-      memoryLimitMb: 256,
-      endpoint: { kind: 'vipc' as const, link: 'a', role: 'frontend' as const, action: 'source' as const },
-    },
-    {
-      name: 'producer-b',
-      rootfs: '/var/lib/vipc/rootfs',
-      mounts: [],
-      memoryLimitMb: undefined,
-      endpoint: { kind: 'vipc' as const, link: 'b', role: 'frontend' as const, action: 'source' as const },
-    },
-  ],
-};
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -78,7 +36,13 @@ describe('golden layers', () => {
   it('matches __fixtures__/golden/two-containers-walnascar-nics.txt (CLI fixture, physical NICs, sysvinit)', () => {
     const t = fromCliTopology(TWO_CONTAINERS_CLI);
     const text = serializeLayer(
-      renderLayer(t, { release: 'walnascar', physicalNics: true, initSystem: 'sysvinit', distro: 'acme', layerName: 'meta-acme-ipc' }),
+      renderLayer(t, {
+        release: 'walnascar',
+        physicalNics: true,
+        initSystem: 'sysvinit',
+        distro: 'acme',
+        layerName: 'meta-acme-ipc',
+      }),
     );
     const path = fixture('golden/two-containers-walnascar-nics.txt');
     if (process.env.UPDATE_GOLDEN === '1') writeFileSync(path, text);
@@ -95,7 +59,8 @@ describe('emitter', () => {
     const d2 = tmp();
     const r1 = emitLayer(d1);
     emitLayer(d2);
-    for (const f of r1.files) expect(readFileSync(join(d1, f.path), 'utf8')).toBe(readFileSync(join(d2, f.path), 'utf8'));
+    for (const f of r1.files)
+      expect(readFileSync(join(d1, f.path), 'utf8')).toBe(readFileSync(join(d2, f.path), 'utf8'));
   });
 
   it('writes every file with its mode and prunes stale files', () => {
@@ -156,7 +121,9 @@ describe('emitter', () => {
     expect(without.some((p) => p.includes('vfio'))).toBe(false);
     const cfg = withNics.find((f) => f.path.endsWith('vipc-vfio-uio.cfg'));
     expect(cfg?.content).toMatch(/^CONFIG_VFIO_PCI=m$/m);
-    expect(withNics.find((f) => f.path.endsWith('vipc.scc'))?.content).toMatch(/^kconf hardware vipc-vfio-uio\.cfg$/m);
+    expect(withNics.find((f) => f.path.endsWith('vipc.scc'))?.content).toMatch(
+      /^kconf hardware vipc-vfio-uio\.cfg$/m,
+    );
     expect(withNics.find((f) => f.path === 'recipes-extended/dpdk/dpdk_%.bbappend')).toBeDefined();
   });
 
@@ -223,7 +190,9 @@ describe('input validation', () => {
     expect(t.containers[0]!.autostart).toBe(true);
     expect(Object.keys(t.containers[1]!)).not.toContain('rootfs');
     const files = renderLayer(t);
-    const lxc = files.find((f) => f.path === 'recipes-containers/lxc-config/lxc-config-producer-a_1.0.bb')!.content;
+    const lxc = files.find(
+      (f) => f.path === 'recipes-containers/lxc-config/lxc-config-producer-a_1.0.bb',
+    )!.content;
     expect(lxc).toContain('/srv/data:/data:ro');
     expect(lxc).toContain('VIPC_LXC_MEMORY_MAX = "268435456"');
   });

@@ -5,7 +5,13 @@ import { YoctoError } from './errors.js';
 import { classFiles } from './layer/class-index.js';
 import { makeContext } from './layer/context.js';
 import type { LayerFile } from './layer/file.js';
-import { DEFAULT_TOPOLOGY, type LayerOptions, resolveOptions, validateTopology, type YoctoTopology } from './model.js';
+import {
+  DEFAULT_TOPOLOGY,
+  type LayerOptions,
+  resolveOptions,
+  validateTopology,
+  type YoctoTopology,
+} from './model.js';
 import { PACKAGE_VERSION } from './version.js';
 
 /**
@@ -25,14 +31,18 @@ export function renderLayer(
   // A recipe named like an active override applies its PN-specific values to
   // every recipe (bitbake's pn-overrides QA error): refuse such names.
   const pns = new Set(
-    files.filter((f) => f.path.endsWith('.bb')).map((f) => (f.path.split('/').pop() as string).replace(/(_[^_]*)?\.bb$/, '')),
+    files
+      .filter((f) => f.path.endsWith('.bb'))
+      .map((f) => (f.path.split('/').pop() as string).replace(/(_[^_]*)?\.bb$/, '')),
   );
   const clashes = [c.override, c.guestOverride].filter((o) => pns.has(o));
   if (clashes.length > 0)
     throw new YoctoError(
       'INVALID_OPTIONS',
       'invalid layer options',
-      clashes.map((o) => `distro: override '${o}' is also the name of an emitted recipe; choose another distro name`),
+      clashes.map(
+        (o) => `distro: override '${o}' is also the name of an emitted recipe; choose another distro name`,
+      ),
     );
   const problems: string[] = [];
   const seen = new Set<string>();
@@ -44,7 +54,8 @@ export function renderLayer(
     for (const d of checkBitbake(f.content, { kind, file: f.path }).diagnostics)
       problems.push(`${f.path}:${d.line}: ${d.message}`);
   }
-  if (problems.length > 0) throw new YoctoError('EMITTED_INVALID', 'the emitted layer failed its syntax check', problems);
+  if (problems.length > 0)
+    throw new YoctoError('EMITTED_INVALID', 'the emitted layer failed its syntax check', problems);
   return files;
 }
 
@@ -55,7 +66,10 @@ export interface DryRunEntry {
 }
 
 /** What `emitLayer` would write, one entry per file; `formatDryRun` turns it into lines. */
-export function dryRun(topology: YoctoTopology = DEFAULT_TOPOLOGY, options: Partial<LayerOptions> = {}): DryRunEntry[] {
+export function dryRun(
+  topology: YoctoTopology = DEFAULT_TOPOLOGY,
+  options: Partial<LayerOptions> = {},
+): DryRunEntry[] {
   return renderLayer(topology, options).map((f) => ({
     path: f.path,
     purpose: f.purpose,

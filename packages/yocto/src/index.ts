@@ -1,4 +1,12 @@
-export { type CheckOptions, checkBitbake, fileKind, type LintIssue, type LintOptions, type LintRule, lintLayer } from './bitbake/check.js';
+export {
+  type CheckOptions,
+  checkBitbake,
+  fileKind,
+  type LintIssue,
+  type LintOptions,
+  type LintRule,
+  lintLayer,
+} from './bitbake/check.js';
 export {
   type Assignment,
   type Diagnostic,

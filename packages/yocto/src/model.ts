@@ -209,7 +209,8 @@ const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
 const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/;
 
 function checkPath(issues: string[], field: string, p: string): void {
-  if (!SAFE_PATH.test(p)) issues.push(`${field}: '${p}' must be an absolute path of letters, digits and ._/-`);
+  if (!SAFE_PATH.test(p))
+    issues.push(`${field}: '${p}' must be an absolute path of letters, digits and ._/-`);
   else if (p.split('/').includes('..')) issues.push(`${field}: '${p}' must not contain '..'`);
 }
 
@@ -313,7 +314,9 @@ export function resolveOptions(options: Partial<LayerOptions> = {}): LayerOption
   if (!/^[a-z][a-z0-9.+-]*$/.test(o.kernelRecipe))
     issues.push(`kernelRecipe: '${o.kernelRecipe}' is not a recipe name`);
   if (o.machine === '' || /["\\\s$]/.test(o.machine)) {
-    issues.push(`machine: '${o.machine}' must be a non-empty regular expression without quotes, spaces, \\ or $`);
+    issues.push(
+      `machine: '${o.machine}' must be a non-empty regular expression without quotes, spaces, \\ or $`,
+    );
   } else {
     try {
       new RegExp(o.machine);
@@ -323,8 +326,10 @@ export function resolveOptions(options: Partial<LayerOptions> = {}): LayerOption
   }
   if (typeof o.physicalNics !== 'boolean') issues.push('physicalNics: must be true or false');
   if (!/^[^"\\\n]+$/.test(o.maintainer.name)) issues.push('maintainer.name: must be one line without quotes');
-  if (!EMAIL.test(o.maintainer.email)) issues.push(`maintainer.email: '${o.maintainer.email}' is not an e-mail address`);
-  if (!/^[0-9]+(\.[0-9]+){1,3}$/.test(o.vipcVersion)) issues.push(`vipcVersion: '${o.vipcVersion}' is not a version`);
+  if (!EMAIL.test(o.maintainer.email))
+    issues.push(`maintainer.email: '${o.maintainer.email}' is not an e-mail address`);
+  if (!/^[0-9]+(\.[0-9]+){1,3}$/.test(o.vipcVersion))
+    issues.push(`vipcVersion: '${o.vipcVersion}' is not a version`);
   if (!Number.isInteger(o.priority) || o.priority < 1 || o.priority > 99)
     issues.push('priority: must be an integer from 1 to 99');
   if (issues.length > 0) throw new YoctoError('INVALID_OPTIONS', 'invalid layer options', issues);

@@ -183,7 +183,8 @@ export function splitVariable(variable: string) {
 
 const OLD_OVERRIDE = /_(append|prepend|remove)(?![A-Za-z0-9])|_(append|prepend|remove)_/;
 /** Old-style overrides other than append/prepend/remove: `_${PN}`, `_pn-x`, `_class-native`, ... */
-const OLD_CONDITIONAL = /_\$\{PN\}|_pn-|_class-(native|nativesdk|target|cross)|_virtclass-|_libc-|_task-|_forcevariable|_df-/;
+const OLD_CONDITIONAL =
+  /_\$\{PN\}|_pn-|_class-(native|nativesdk|target|cross)|_virtclass-|_libc-|_task-|_forcevariable|_df-/;
 
 /** Why `name` uses the override syntax bitbake refuses since 3.4, or undefined. */
 export function oldOverrideProblem(name: string): string | undefined {
@@ -216,6 +217,26 @@ const FUNC_START = /^((?:(?:python(?=[\s(])|fakeroot(?=\s))\s*)*)([\w.\-+{}$:]+)
 const DEF = /^def\s+(\w+).*:/;
 const PY_BODY = /^(\s+.*)?$|^#/;
 
+/** ConfHandler's directives, in its order: [pattern, statement type, only in .conf (addpylib)]. */
+const SIMPLE_DIRECTIVES: ReadonlyArray<readonly [RegExp, Directive['type'], boolean]> = [
+  [/^include\s+(.+)/, 'include', false],
+  [/^require\s+(.+)/, 'require', false],
+  [/^export\s+([a-zA-Z0-9\-_+.${}/~]+)$/, 'export', false],
+  [/^unset\s+([a-zA-Z0-9\-_+.${}/~]+)$/, 'unset', false],
+  [/^unset\s+([a-zA-Z0-9\-_+.${}/~]+\[[a-zA-Z0-9\-_+.][a-zA-Z0-9\-_+.@]+\])$/, 'unset', false],
+  [/^addpylib\s+(.+)\s+(.+)/, 'addpylib', true],
+];
+
+/** BBHandler's directives after functions and defs, in its order. */
+const RECIPE_DIRECTIVES: ReadonlyArray<readonly [RegExp, Directive['type']]> = [
+  [/^EXPORT_FUNCTIONS\s+(.+)/, 'EXPORT_FUNCTIONS'],
+  [/^addtask\s+(\w+.*)/, 'addtask'],
+  [/^deltask\s+(.+)/, 'deltask'],
+  [/^addhandler\s+(.+)/, 'addhandler'],
+  [/^inherit\s+(.+)/, 'inherit'],
+  [/^inherit_defer\s+(.+)/, 'inherit_defer'],
+];
+
 function rstrip(s: string): string {
   let end = s.length;
   while (end > 0 && isSpace(s[end - 1])) end--;
@@ -229,7 +250,8 @@ const MAX_HEADER = 4096;
 export function parseBitbake(text: string, kind: FileKind): ParseResult {
   const statements: Statement[] = [];
   const diagnostics: Diagnostic[] = [];
-  const diag = (line: number, code: DiagnosticCode, message: string) => diagnostics.push({ line, code, message });
+  const diag = (line: number, code: DiagnosticCode, message: string) =>
+    diagnostics.push({ line, code, message });
   const lines = text.split('\n');
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
 
@@ -253,30 +275,27 @@ export function parseBitbake(text: string, kind: FileKind): ParseResult {
       if (problem) diag(line, 'OLD_OVERRIDE_SYNTAX', problem);
       if (m.variable.split(':').some((p, i) => p === '' && i > 0))
         diag(line, 'EMPTY_OVERRIDE', `'${m.variable}' has an empty override`);
-      if (!expansionBalanced(m.value)) diag(line, 'UNBALANCED_EXPANSION', `'${m.variable}' has an unclosed \${...}`);
+      if (!expansionBalanced(m.value))
+        diag(line, 'UNBALANCED_EXPANSION', `'${m.variable}' has an unclosed \${...}`);
       statements.push({ type: 'assignment', line, ...m, ...parts });
       return true;
     }
-    let r: RegExpExecArray | null;
-    if ((r = /^include\s+(.+)/.exec(s))) statements.push({ type: 'include', line, argument: r[1] as string });
-    else if ((r = /^require\s+(.+)/.exec(s))) statements.push({ type: 'require', line, argument: r[1] as string });
-    else if ((r = /^export\s+([a-zA-Z0-9\-_+.${}/~]+)$/.exec(s)))
-      statements.push({ type: 'export', line, argument: r[1] as string });
-    else if ((r = /^unset\s+([a-zA-Z0-9\-_+.${}/~]+)$/.exec(s)))
-      statements.push({ type: 'unset', line, argument: r[1] as string });
-    else if ((r = /^unset\s+([a-zA-Z0-9\-_+.${}/~]+\[[a-zA-Z0-9\-_+.][a-zA-Z0-9\-_+.@]+\])$/.exec(s)))
-      statements.push({ type: 'unset', line, argument: r[1] as string });
-    else if (kind === 'conf' && (r = /^addpylib\s+(.+)\s+(.+)/.exec(s)))
-      statements.push({ type: 'addpylib', line, argument: `${r[1]} ${r[2]}` });
-    else return false;
-    return true;
+    for (const [re, type, confOnly] of SIMPLE_DIRECTIVES) {
+      if (confOnly && kind !== 'conf') continue;
+      const r = re.exec(s);
+      if (r) {
+        statements.push({ type, line, argument: r.slice(1).join(' ') });
+        return true;
+      }
+    }
+    return false;
   };
 
   const recipeOnly = (s: string, line: number): boolean => {
-    let r: RegExpExecArray | null;
-    if (s.length <= MAX_HEADER && (r = FUNC_START.exec(s))) {
-      const prefix = r[1] ?? '';
-      const name = r[2] ?? '__anonymous';
+    const header = s.length <= MAX_HEADER ? FUNC_START.exec(s) : null;
+    if (header) {
+      const prefix = header[1] ?? '';
+      const name = header[2] ?? '__anonymous';
       func = {
         type: 'function',
         line,
@@ -290,21 +309,19 @@ export function parseBitbake(text: string, kind: FileKind): ParseResult {
       if (problem) diag(line, 'OLD_OVERRIDE_SYNTAX', problem);
       return true;
     }
-    if ((r = DEF.exec(s))) {
-      def = { type: 'def', line, endLine: line, name: r[1] as string, body: [s] };
+    const d = DEF.exec(s);
+    if (d) {
+      def = { type: 'def', line, endLine: line, name: d[1] as string, body: [s] };
       return true;
     }
-    if ((r = /^EXPORT_FUNCTIONS\s+(.+)/.exec(s)))
-      statements.push({ type: 'EXPORT_FUNCTIONS', line, argument: r[1] as string });
-    else if ((r = /^addtask\s+(\w+.*)/.exec(s))) statements.push({ type: 'addtask', line, argument: r[1] as string });
-    else if ((r = /^deltask\s+(.+)/.exec(s))) statements.push({ type: 'deltask', line, argument: r[1] as string });
-    else if ((r = /^addhandler\s+(.+)/.exec(s)))
-      statements.push({ type: 'addhandler', line, argument: r[1] as string });
-    else if ((r = /^inherit\s+(.+)/.exec(s))) statements.push({ type: 'inherit', line, argument: r[1] as string });
-    else if ((r = /^inherit_defer\s+(.+)/.exec(s)))
-      statements.push({ type: 'inherit_defer', line, argument: r[1] as string });
-    else return false;
-    return true;
+    for (const [re, type] of RECIPE_DIRECTIVES) {
+      const r = re.exec(s);
+      if (r) {
+        statements.push({ type, line, argument: r[1] as string });
+        return true;
+      }
+    }
+    return false;
   };
 
   for (let i = 0; i < lines.length; i++) {
@@ -317,7 +334,8 @@ export function parseBitbake(text: string, kind: FileKind): ParseResult {
         statements.push(func);
         func = undefined;
       } else {
-        if (func.python && /^ *\t/.test(s)) diag(line, 'TAB_IN_PYTHON', 'python should be indented with spaces, not tabs');
+        if (func.python && /^ *\t/.test(s))
+          diag(line, 'TAB_IN_PYTHON', 'python should be indented with spaces, not tabs');
         func.body.push(s);
       }
       continue;
@@ -334,7 +352,11 @@ export function parseBitbake(text: string, kind: FileKind): ParseResult {
     if (s.startsWith('#') && residue.length > 0 && !(residue[0] as string).startsWith('#'))
       diag(line, 'COMMENT_IN_CONTINUATION', 'a comment in the middle of a multi-line expression');
     if (residue.length > 0 && (residue[0] as string).startsWith('#') && !s.startsWith('#'))
-      diag(line, 'COMMENT_IN_CONTINUATION', 'a commented line continues (\\) into a line that is not a comment');
+      diag(
+        line,
+        'COMMENT_IN_CONTINUATION',
+        'a commented line continues (\\) into a line that is not a comment',
+      );
     if (s.endsWith('\\')) {
       if (residue.length === 0) residueStart = line;
       residue.push(s.slice(0, -1));
@@ -345,8 +367,14 @@ export function parseBitbake(text: string, kind: FileKind): ParseResult {
     residue = [];
     if (joined === '' || joined.startsWith('#')) continue;
 
-    if (kind === 'recipe' ? recipeOnly(joined, first) || simple(joined, first) : simple(joined, first)) continue;
-    if (kind === 'conf' && ((joined.length <= MAX_HEADER && FUNC_START.test(joined)) || DEF.test(joined) || /^(inherit|addtask|addhandler|deltask|EXPORT_FUNCTIONS)\s/.test(joined)))
+    if (kind === 'recipe' ? recipeOnly(joined, first) || simple(joined, first) : simple(joined, first))
+      continue;
+    if (
+      kind === 'conf' &&
+      ((joined.length <= MAX_HEADER && FUNC_START.test(joined)) ||
+        DEF.test(joined) ||
+        /^(inherit|addtask|addhandler|deltask|EXPORT_FUNCTIONS)\s/.test(joined))
+    )
       diag(first, 'NOT_ALLOWED_IN_CONF', `not allowed in a configuration file: '${joined.slice(0, 80)}'`);
     else diag(first, 'UNPARSED_LINE', `unparsed line: '${joined.slice(0, 80)}'`);
   }
@@ -355,7 +383,8 @@ export function parseBitbake(text: string, kind: FileKind): ParseResult {
     const f = func as FunctionDef;
     diag(f.line, 'UNCLOSED_FUNCTION', `function '${f.name}' has no closing '}' at the start of a line`);
   }
-  if (residue.length > 0) diag(residueStart, 'CONTINUATION_AT_EOF', 'the file ends inside a line continuation');
+  if (residue.length > 0)
+    diag(residueStart, 'CONTINUATION_AT_EOF', 'the file ends inside a line continuation');
   statements.sort((a, b) => a.line - b.line);
   return { statements, diagnostics };
 }

@@ -1,5 +1,5 @@
-import type { LayerFile } from './file.js';
 import { header, type LayerContext } from './context.js';
+import type { LayerFile } from './file.js';
 
 export function sanityClass(c: LayerContext): LayerFile {
   const P = c.varPrefix;
@@ -36,7 +36,8 @@ export function guestsClass(c: LayerContext): LayerFile {
   const fn = `${P.toLowerCase()}_install_guests`;
   return {
     path: `classes/${c.collection}-guests.bbclass`,
-    purpose: 'installs each guest image (built in its multiconfig) into the host rootfs, with guarded mcdepends',
+    purpose:
+      'installs each guest image (built in its multiconfig) into the host rootfs, with guarded mcdepends',
     content: `${header(c, 'Installs container root filesystems built in guest multiconfigs into a host image.')}
 #
 # An image inheriting this class sets:
@@ -57,7 +58,7 @@ export function guestsClass(c: LayerContext): LayerFile {
 ${P}_GUESTS ??= ""
 ${P}_MACHINES_DIR ??= "\${localstatedir}/lib/machines"
 ${P}_MISSING_GUEST ??= "skip"
-${P}_GUEST_TARBALL ??= "\${TOPDIR}/tmp-@MC@${c.release.tclibcAppend ? '\${TCLIBCAPPEND}' : ''}/deploy/images/\${MACHINE}/@IMAGE@-\${MACHINE}.rootfs.tar.bz2"
+${P}_GUEST_TARBALL ??= "\${TOPDIR}/tmp-@MC@${c.release.tclibcAppend ? '${TCLIBCAPPEND}' : ''}/deploy/images/\${MACHINE}/@IMAGE@-\${MACHINE}.rootfs.tar.bz2"
 
 python __anonymous() {
     enabled = (d.getVar('BBMULTICONFIG') or '').split()
@@ -116,7 +117,7 @@ export function lxcConfigClass(c: LayerContext): LayerFile {
   return {
     path: `classes/${c.collection}-lxc-config.bbclass`,
     purpose: 'renders and installs one LXC container configuration from variables',
-    content: `${header(c, 'Renders an LXC configuration (LXC 4.0 and later key names) into \${${P}_LXC_PATH}/<name>/config.')}
+    content: `${header(c, 'Renders an LXC configuration (LXC 4.0 and later key names) into ${${P}_LXC_PATH}/<name>/config.')}
 #
 # ${P}_LXC_NAME          container name (required)
 # ${P}_LXC_ROOTFS        directory root filesystem on the target

@@ -1,5 +1,12 @@
 import { guestsClass, lxcConfigClass, sanityClass } from './class-files.js';
-import { distroConf, distroInclude, layerConf, multiconfigConf, multiconfigInclude, templates } from './conf-files.js';
+import {
+  distroConf,
+  distroInclude,
+  layerConf,
+  multiconfigConf,
+  multiconfigInclude,
+  templates,
+} from './conf-files.js';
 import type { LayerContext } from './context.js';
 import { copying, readme } from './doc-files.js';
 import type { LayerFile } from './file.js';

@@ -1,6 +1,11 @@
-import { COLLECTION_CORE, COLLECTION_DPDK, COLLECTION_OPENEMBEDDED, COLLECTION_VIRTUALIZATION } from '../defs.js';
-import type { LayerFile } from './file.js';
+import {
+  COLLECTION_CORE,
+  COLLECTION_DPDK,
+  COLLECTION_OPENEMBEDDED,
+  COLLECTION_VIRTUALIZATION,
+} from '../defs.js';
 import { guestImage, guestMc, header, hostImage, type LayerContext, list } from './context.js';
+import type { LayerFile } from './file.js';
 
 export function layerConf(c: LayerContext): LayerFile {
   const deps = [COLLECTION_CORE, COLLECTION_OPENEMBEDDED, COLLECTION_VIRTUALIZATION];

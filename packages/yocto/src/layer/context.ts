@@ -1,5 +1,11 @@
 import { RELEASE_INFO, type ReleaseInfo } from '../defs.js';
-import type { LayerOptions, YoctoContainer, YoctoDpdkEndpoint, YoctoHostEndpoint, YoctoTopology } from '../model.js';
+import type {
+  LayerOptions,
+  YoctoContainer,
+  YoctoDpdkEndpoint,
+  YoctoHostEndpoint,
+  YoctoTopology,
+} from '../model.js';
 
 /** Names derived once from the topology and options, shared by every file generator. */
 export interface LayerContext {

@@ -1,9 +1,16 @@
-import { FRAGMENT_HUGEPAGES, FRAGMENT_LXC, FRAGMENT_LXC_NET, FRAGMENT_VFIO, FRAGMENT_VHOST, type KernelFragment } from '../defs.js';
-import type { YoctoContainer } from '../model.js';
+import {
+  FRAGMENT_HUGEPAGES,
+  FRAGMENT_LXC,
+  FRAGMENT_LXC_NET,
+  FRAGMENT_VFIO,
+  FRAGMENT_VHOST,
+  type KernelFragment,
+} from '../defs.js';
+import type { YoctoContainer, YoctoVipcEndpoint } from '../model.js';
 import {
   archiveSourceDir,
-  endpointUnit,
   endpointsRecipe,
+  endpointUnit,
   fileOnlySourceDir,
   guestImage,
   guestMc,
@@ -259,7 +266,11 @@ export function topologyYaml(c: LayerContext): string {
     if (k.mounts.length > 0) {
       lines.push('    mounts:');
       for (const m of k.mounts)
-        lines.push(`      - source: ${m.source}`, `        target: ${m.target}`, `        readOnly: ${m.readOnly}`);
+        lines.push(
+          `      - source: ${m.source}`,
+          `        target: ${m.target}`,
+          `        readOnly: ${m.readOnly}`,
+        );
     }
     lines.push(
       '    endpoint:',
@@ -280,6 +291,27 @@ interface Service {
   host: boolean;
 }
 
+/**
+ * The CLI's `vipc endpoint` command line for a vipc endpoint (apps/cli
+ * commands.ts). The back-end of a link always listens, as DPDK's vhost PMD does
+ * by default, so front-ends (on the host or in a container) connect to it.
+ */
+function vipcEndpointExec(c: LayerContext, ep: YoctoVipcEndpoint): string {
+  const link = c.t.links.find((l) => l.name === ep.link);
+  if (!link) throw new Error(`link ${ep.link} vanished`);
+  return [
+    '@BINDIR@/vipc endpoint',
+    `--socket ${link.socket}`,
+    `--role ${ep.role}`,
+    ...(ep.role === 'backend' ? ['--listen'] : []),
+    `--action ${ep.action}`,
+    `--mode ${link.mode}`,
+    `--ring ${link.ring}`,
+    `--queues ${link.queues}`,
+    `--queue-size ${link.queueSize}`,
+  ].join(' ');
+}
+
 function services(c: LayerContext): Service[] {
   const out: Service[] = [];
   const hp = c.t.hugepages ? `${hugepagesRecipe(c)}.service` : '';
@@ -293,9 +325,10 @@ function services(c: LayerContext): Service[] {
     const o = order(e.endpoint.role);
     const exec =
       e.endpoint.kind === 'vipc'
-        ? `@BINDIR@/vipc endpoint @SYSCONFDIR@/${c.collection}/topology.yaml ${e.name}`
+        ? vipcEndpointExec(c, e.endpoint)
         : `@BINDIR@/dpdk-testpmd $EAL_ARGS -- $APP_ARGS`;
-    const env = e.endpoint.kind === 'dpdk' ? `EnvironmentFile=@SYSCONFDIR@/${c.collection}/${e.name}.env\n` : '';
+    const env =
+      e.endpoint.kind === 'dpdk' ? `EnvironmentFile=@SYSCONFDIR@/${c.collection}/${e.name}.env\n` : '';
     const desc = `${e.endpoint.kind === 'vipc' ? 'vipc' : 'DPDK testpmd'} ${e.endpoint.role} ${e.name} on link ${e.endpoint.link}`;
     const content = systemd
       ? `[Unit]
@@ -313,12 +346,17 @@ KillSignal=SIGINT
 [Install]
 WantedBy=multi-user.target
 `
-      : sysvScript(unit, desc, exec, e.endpoint.kind === 'dpdk' ? `@SYSCONFDIR@/${c.collection}/${e.name}.env` : '');
+      : sysvScript(
+          unit,
+          desc,
+          exec,
+          e.endpoint.kind === 'dpdk' ? `@SYSCONFDIR@/${c.collection}/${e.name}.env` : '',
+        );
     out.push({ name: e.name, unit, content, host: true });
   }
   for (const k of c.t.containers) {
     const unit = endpointUnit(c, k.name);
-    const exec = `@BINDIR@/vipc endpoint @SYSCONFDIR@/${c.collection}/topology.yaml ${k.name}`;
+    const exec = vipcEndpointExec(c, k.endpoint);
     const desc = `vipc ${k.endpoint.role} ${k.name} on link ${k.endpoint.link}`;
     const content = systemd
       ? `[Unit]
@@ -353,10 +391,14 @@ function sysvScript(unit: string, desc: string, exec: string, env: string): stri
 # Short-Description: vhost-user endpoint: ${desc}
 ### END INIT INFO
 pidfile=/run/${unit}.pid
-${env ? `EAL_ARGS=
+${
+  env
+    ? `EAL_ARGS=
 APP_ARGS=
 [ -r ${env} ] && . ${env}
-` : ''}case "$1" in
+`
+    : ''
+}case "$1" in
     start)
         start-stop-daemon --start --background --make-pidfile --pidfile "$pidfile" \\
             --exec ${bin} -- ${args.join(' ')}
@@ -384,7 +426,7 @@ export function endpointFiles(c: LayerContext): LayerFile[] {
   const files: LayerFile[] = [
     {
       path: `${dir}/files/topology.yaml`,
-      purpose: 'the deployment in the CLI topology format, read by every vipc endpoint',
+      purpose: 'the deployment in the CLI topology format, for vipc validate and status on the target',
       content: topologyYaml(c),
     },
     {
@@ -446,8 +488,7 @@ export function endpointFiles(c: LayerContext): LayerFile[] {
       `    install -d \${D}\${systemd_system_unitdir}/lxc.service.d`,
       `    install -m 0644 \${S}/lxc-${c.collection}.conf \${D}\${systemd_system_unitdir}/lxc.service.d/50-${c.collection}.conf`,
       ...svc.map(
-        (s) =>
-          `    ${sed} \${S}/${s.unit}.service > \${D}\${systemd_system_unitdir}/${s.unit}.service`,
+        (s) => `    ${sed} \${S}/${s.unit}.service > \${D}\${systemd_system_unitdir}/${s.unit}.service`,
       ),
       `    chmod 0644 \${D}\${systemd_system_unitdir}/*.service`,
     );
@@ -518,7 +559,8 @@ export function vipcCliRecipe(c: LayerContext): LayerFile {
   const P = c.varPrefix;
   return {
     path: `recipes-vipc/${VIPC_CLI}/${VIPC_CLI}_${c.o.vipcVersion}.bb`,
-    purpose: 'the vipc CLI (a Node.js app) from a tarball the user provides; skipped with the reason until set',
+    purpose:
+      'the vipc CLI (a Node.js app) from a tarball the user provides; skipped with the reason until set',
     content: `${header(c, 'vipc, the command line of VirtIO IPC for containers.')}
 ${describe('vipc: VirtIO IPC for containers (command line)', 'The vipc command line: vhost-user endpoints in Node.js that share vrings with DPDK and with LXC containers.')}${HOMEPAGE}
 ${mitLicense()}
@@ -664,7 +706,12 @@ python () {
 `,
   });
   for (const k of guests) {
-    const pkgs = ['packagegroup-core-boot', `packagegroup-${c.collection}-guest`, `${endpointsRecipe(c)}-${k.name}`, ...k.packages];
+    const pkgs = [
+      'packagegroup-core-boot',
+      `packagegroup-${c.collection}-guest`,
+      `${endpointsRecipe(c)}-${k.name}`,
+      ...k.packages,
+    ];
     out.push({
       path: `${dir}/${guestImage(c, k)}.bb`,
       purpose: `guest image of container ${k.name} (built only in multiconfig ${guestMc(c, k)})`,
