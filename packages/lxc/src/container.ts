@@ -1,5 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  type Dirent,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type LxcConfig, parseConfig, renderConfig } from './config.js';
 import {
@@ -633,6 +642,19 @@ export class Container {
     } catch {
       // the container may never have run
     }
+    this.removeCgroups();
+  }
+
+  /**
+   * Removes the (empty) cgroups LXC made for this container, which a failed
+   * start leaves behind (`lxc.monitor.<name>`, `lxc.payload.<name>` in every
+   * hierarchy). rmdir only: a cgroup that still has processes stays.
+   */
+  removeCgroups(): void {
+    const mine = new Set([`lxc.monitor.${this.name}`, `lxc.payload.${this.name}`]);
+    for (const root of cgroupRoots()) {
+      for (const dir of mine) removeCgroupTree(join(root, dir));
+    }
   }
 
   /** Freezes every process (cgroup freezer, lxc-freeze). */
@@ -673,6 +695,7 @@ export class Container {
       // an unparsable config: let lxc-destroy deal with it
     }
     if (force && (await this.state()) !== 'STOPPED') await this.kill();
+    this.removeCgroups();
     if (external) {
       rmSync(this.dir, { recursive: true, force: true });
       return;
@@ -681,6 +704,39 @@ export class Container {
     const r = await this.lxc.tool('lxc-destroy', args, { timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw this.failure('lxc-destroy of', args, r);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Mount points of the cgroup (v1) and cgroup2 hierarchies of this host. */
+export function cgroupRoots(): string[] {
+  let mountinfo: string;
+  try {
+    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const roots: string[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const fstype = line.slice(sep + 3).split(' ')[0];
+    if (fstype === 'cgroup' || fstype === 'cgroup2') roots.push(line.slice(0, sep).split(' ')[4] ?? '');
+  }
+  return roots.filter((r) => r !== '');
+}
+
+function removeCgroupTree(dir: string): void {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return; // not there
+  }
+  for (const e of entries) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // busy (processes inside) or already gone
   }
 }
 

@@ -9,10 +9,19 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { baseConfig, Lxc } from './container.js';
 import { LxcError } from './errors.js';
-import { cleanupLxc, lxcUnavailable, mountsUnder, mustRun, tempLxc } from './test-support.js';
+import {
+  cleanupLxc,
+  leftoverCgroups,
+  leftovers,
+  lxcUnavailable,
+  monitorsGone,
+  mountsUnder,
+  mustRun,
+  tempLxc,
+} from './test-support.js';
 import { bindMount } from './wiring.js';
 
 const missing = lxcUnavailable();
@@ -74,6 +83,14 @@ describe.skipIf(missing !== undefined && !mustRun)(
     });
     const lxc = tempLxc('err');
     const gate = join(lxc.lxcpath, '..', `vipc-lxc-gate-${process.pid}`);
+
+    afterEach(async () => {
+      // Every test removes its containers; whatever is left is removed here and fails the test.
+      expect(await leftovers(lxc)).toEqual([]);
+      expect(await monitorsGone(lxc.lxcpath)).toEqual([]);
+      expect(mountsUnder(lxc.lxcpath)).toEqual([]);
+      expect(leftoverCgroups()).toEqual([]);
+    });
 
     afterAll(async () => {
       writeFileSync(gate, ''); // releases a slow hook that may still wait

@@ -3,9 +3,18 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fstat, memfdCreate, mmap, UnixServer, type UnixSocket } from '@vipc/shm';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { baseConfig } from './container.js';
-import { cleanupLxc, lxcUnavailable, mountsUnder, mustRun, tempLxc } from './test-support.js';
+import {
+  cleanupLxc,
+  leftoverCgroups,
+  leftovers,
+  lxcUnavailable,
+  monitorsGone,
+  mountsUnder,
+  mustRun,
+  tempLxc,
+} from './test-support.js';
 import { bindMount, socketDirMount } from './wiring.js';
 
 const missing = lxcUnavailable();
@@ -37,12 +46,21 @@ describe.skipIf(missing !== undefined && !mustRun)('IPC across the bind-mounted 
   const share = join(tmpdir(), `vipc-lxc-ipc-${process.pid}`);
   let server: UnixServer | undefined;
 
+  afterEach(async () => {
+    // Every test removes its containers; whatever is left is removed here and fails the test.
+    expect(await leftovers(lxc)).toEqual([]);
+    expect(await monitorsGone(lxc.lxcpath)).toEqual([]);
+    expect(mountsUnder(lxc.lxcpath)).toEqual([]);
+    expect(leftoverCgroups()).toEqual([]);
+  });
+
   afterAll(async () => {
     server?.close();
     await cleanupLxc(lxc);
     rmSync(share, { recursive: true, force: true });
     expect(existsSync(lxc.lxcpath)).toBe(false);
     expect(mountsUnder(lxc.lxcpath)).toEqual([]);
+    expect(await monitorsGone(lxc.lxcpath)).toEqual([]);
   });
 
   it('a host UnixServer accepts a connection from node inside, and memfds cross both ways', async () => {

@@ -1,10 +1,19 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { baseConfig } from './container.js';
 import { LxcError } from './errors.js';
-import { cleanupLxc, lxcUnavailable, mountsUnder, mustRun, tempLxc } from './test-support.js';
+import {
+  cleanupLxc,
+  leftoverCgroups,
+  leftovers,
+  lxcUnavailable,
+  monitorsGone,
+  mountsUnder,
+  mustRun,
+  tempLxc,
+} from './test-support.js';
 import { socketDirMount } from './wiring.js';
 
 const missing = lxcUnavailable();
@@ -18,11 +27,20 @@ describe.skipIf(missing !== undefined && !mustRun)('lifecycle against real LXC',
   const lxc = tempLxc('life');
   const share = join(tmpdir(), `vipc-lxc-share-${process.pid}`);
 
+  afterEach(async () => {
+    // Every test removes its containers; whatever is left is removed here and fails the test.
+    expect(await leftovers(lxc)).toEqual([]);
+    expect(await monitorsGone(lxc.lxcpath)).toEqual([]);
+    expect(mountsUnder(lxc.lxcpath)).toEqual([]);
+    expect(leftoverCgroups()).toEqual([]);
+  });
+
   afterAll(async () => {
     await cleanupLxc(lxc);
     rmSync(share, { recursive: true, force: true });
     expect(existsSync(lxc.lxcpath)).toBe(false);
     expect(mountsUnder(lxc.lxcpath)).toEqual([]);
+    expect(await monitorsGone(lxc.lxcpath)).toEqual([]);
   });
 
   it('creates, starts, attaches to, freezes, stops and destroys a busybox template container', async () => {
