@@ -1,4 +1,5 @@
 export { compareReports, evaluateTargets, fillRatios, parseBaseline } from './analysis.js';
+export { renderInChromium } from './chromium.js';
 export {
   BENCH_HELP,
   BENCH_OPTIONS,
@@ -20,7 +21,7 @@ export {
 export { BenchError, type BenchErrorCode } from './errors.js';
 export { HdrHistogram, type HistogramOptions, type HistogramSnapshot } from './hdr-histogram.js';
 export { measureMemcpy, memcpyBandwidth } from './memcpy.js';
-export { renderHtml } from './report-html.js';
+export { barChartSvg, renderHtml, summarySvg } from './report-html.js';
 export { formatMarkdown, formatTable } from './report-table.js';
 export type {
   BaselineComparison,
