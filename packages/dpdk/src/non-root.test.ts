@@ -64,18 +64,17 @@ describe.skipIf(!root || !have)('DPDK as a non-root user (testpmd as nobody)', (
   it('--no-huge: a vhost/virtio-user pair runs as nobody, with its runtime dir under /tmp/dpdk', async () => {
     const sock = join(dir, 'nr.sock');
     const runtimeDirs: string[] = [];
-    const { sent, received } = await runPair(
-      sock,
-      [fp('tnrb'), fp('tnrf')],
-      (p) => {
+    const { sent, received } = await runPair({
+      socket: sock,
+      prefixes: [fp('tnrb'), fp('tnrf')],
+      track: (p) => {
         procs.push(p);
         runtimeDirs.push(p.runtimeDir);
         expect(statSync(p.runtimeDir).uid).toBe(NOBODY);
       },
-      asNobody,
-      undefined,
-      true,
-    );
+      launch: asNobody,
+      noMlockall: true,
+    });
     expect(runtimeDirs).toEqual(prefixes.map((p) => join('/tmp/dpdk', p)));
     expect(received.forwardStats!.accumulated.rxPackets).toBeGreaterThan(0);
     expect(received.forwardStats!.accumulated.rxPackets).toBe(sent.accumulated.txPackets);

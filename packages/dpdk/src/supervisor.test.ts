@@ -47,14 +47,12 @@ describe.skipIf(!have)('Supervisor against the real dpdk-testpmd', () => {
   it('vhost (rxonly) <-> virtio-user (txonly) reach link-up; the receiver counts exactly what the sender sent', async () => {
     const sock = join(dir, 'vhu.sock');
     sockets.push(sock);
-    const { sent, senderPort, received, linkUps } = await runPair(
-      sock,
-      [prefix('b'), prefix('f')],
-      (p) => procs.push(p),
-      {
-        logFile: join(dir, 'pair.log'),
-      },
-    );
+    const { sent, senderPort, received, linkUps } = await runPair({
+      socket: sock,
+      prefixes: [prefix('b'), prefix('f')],
+      track: (p) => procs.push(p),
+      launch: { logFile: join(dir, 'pair.log') },
+    });
     expect(linkUps).toBe(1);
     expect(sent.accumulated.txPackets).toBeGreaterThan(0);
     expect(senderPort.txPackets).toBe(sent.accumulated.txPackets);
