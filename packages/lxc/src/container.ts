@@ -309,6 +309,22 @@ export class Lxc {
     return container;
   }
 
+  /**
+   * create() then start(); when the start fails the new container is
+   * destroyed again, so a failed launch leaves nothing behind.
+   */
+  async launch(name: string, options: CreateOptions & { start?: StartOptions } = {}): Promise<Container> {
+    const { start, ...createOptions } = options;
+    const container = await this.create(name, createOptions);
+    try {
+      await container.start(start);
+    } catch (e) {
+      await container.destroy({ force: true }).catch(() => undefined);
+      throw e;
+    }
+    return container;
+  }
+
   /** Names of the containers in this lxcpath (lxc-ls). */
   async list(): Promise<string[]> {
     if (!existsSync(this.lxcpath)) return [];
@@ -327,7 +343,8 @@ export class Lxc {
 
   /** State, pid and memory of every container in this lxcpath. */
   async listInfo(): Promise<ContainerInfo[]> {
-    const names = await this.list();
+    // Containers made by other tools may have names we would not give; skip those.
+    const names = (await this.list()).filter((n) => CONTAINER_NAME_PATTERN.test(n));
     return Promise.all(names.map((n) => this.container(n).info()));
   }
 
@@ -393,6 +410,11 @@ export class Container {
 
   exists(): boolean {
     return existsSync(this.configPath);
+  }
+
+  /** `await using box = await lxc.launch(...)`: destroyed (killed if running) at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.exists()) await this.destroy({ force: true });
   }
 
   private requireExists(): void {

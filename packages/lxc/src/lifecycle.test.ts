@@ -128,6 +128,21 @@ describe.skipIf(missing !== undefined && !mustRun)('lifecycle against real LXC',
     expect(existsSync(box.dir)).toBe(false);
   });
 
+  it('launch destroys the container again when the start fails; await using destroys it at scope end', async () => {
+    const name = `launch-${process.pid}`;
+    const config = baseConfig();
+    config.mounts = [socketDirMount(`/nonexistent-vipc-${process.pid}`, '/run/vipc')];
+    await expect(lxc.launch(name, { config, rootfs: { node: false } })).rejects.toMatchObject({
+      code: 'START_FAILED',
+    });
+    expect(lxc.exists(name)).toBe(false);
+    {
+      await using box = await lxc.launch(name, { config: baseConfig(), rootfs: { node: false } });
+      expect(await box.state()).toBe('RUNNING');
+    }
+    expect(lxc.exists(name)).toBe(false);
+  });
+
   it('refuses a name clash and leaves the existing container alone', async () => {
     const name = `clash-${process.pid}`;
     const box = await lxc.create(name, { config: baseConfig(), rootfs: { node: false } });
