@@ -92,14 +92,16 @@ export class TestpmdController {
     }
     const n = ++this.seq;
     const marker = `${MARKER}${n}`;
+    // the whole echo line: "#vipc-sync-1" must not match the echo of "#vipc-sync-12"
+    const markerRe = new RegExp(`${marker}\\r?\\n`);
     const timeoutMs = opts.timeoutMs ?? 30_000;
     this.buffer = '';
     return new Promise<string>((resolve, reject) => {
       const onOutput = () => {
-        const at = this.buffer.indexOf(marker);
-        if (at < 0) return;
-        const lineEnd = this.buffer.indexOf('\n', at);
-        if (lineEnd < 0) return; // wait for the whole echo line
+        const hit = markerRe.exec(this.buffer);
+        if (!hit) return; // wait for the whole echo line
+        const at = hit.index;
+        const lineEnd = at + hit[0].length - 1;
         done();
         const reply = this.extract(this.buffer.slice(0, at), cmd);
         this.buffer = this.buffer.slice(lineEnd + 1);
