@@ -517,12 +517,28 @@ export class Container {
         { container: this.name, command: args, exitCode: r.exitCode, stderr: r.stderr, logExcerpt: excerpt },
       );
     }
+    let state: ContainerState;
     try {
-      await this.wait('RUNNING', Math.max(1000, timeoutMs - (Date.now() - startedAt)));
+      state = await this.state();
+      if (state !== 'RUNNING' && state !== 'STOPPED') {
+        await this.wait(['RUNNING', 'STOPPED'], Math.max(1000, timeoutMs - (Date.now() - startedAt)));
+        state = await this.state();
+      }
     } catch (e) {
-      if (e instanceof LxcError && e.code === 'STATE_TIMEOUT') throw await timedOut();
+      if (e instanceof LxcError && (e.code === 'STATE_TIMEOUT' || e.code === 'TIMEOUT'))
+        throw await timedOut();
       await this.forceStop();
       throw e;
+    }
+    if (state !== 'RUNNING') {
+      // It ran and stopped again: its init exited (or crashed) at once.
+      await this.forceStop();
+      const excerpt = logExcerpt(readLog());
+      throw new LxcError(
+        `container "${this.name}" stopped right after it started (${state}): its init exited\n${excerpt}`,
+        'START_FAILED',
+        { container: this.name, command: args, exitCode: 0, logExcerpt: excerpt },
+      );
     }
   }
 
@@ -546,7 +562,7 @@ export class Container {
       );
     }
     // lxc-wait returns at once when the state is already reached; a starting container can still stop.
-    if (list.includes('RUNNING')) {
+    if (list.length === 1 && list[0] === 'RUNNING') {
       const now = await this.state();
       if (!list.includes(now)) {
         throw new LxcError(`container "${this.name}" is ${now}, not ${list.join(' or ')}`, 'STATE_TIMEOUT', {

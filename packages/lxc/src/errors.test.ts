@@ -117,6 +117,25 @@ describe.skipIf(missing !== undefined && !mustRun)(
       expect(existsSync(box.dir)).toBe(false);
     });
 
+    // (An init that exits at once is reported as START_FAILED too, but whether
+    // lxc-info still sees it RUNNING first is a race, so no test pins that down.)
+    it('START_FAILED when init cannot be run', async () => {
+      for (const [cmd, why] of [[`/nonexistent-init-${process.pid}`, /Failed to exec/]] as const) {
+        const name = `init-${process.pid}`;
+        const config = baseConfig();
+        config.init = { cmd };
+        const box = await lxc.create(name, { config, rootfs: { node: false } });
+        try {
+          const e = await rejection(box.start({ timeoutMs: 30_000 }));
+          expect(e.code).toBe('START_FAILED');
+          expect(e.message).toMatch(why);
+          expect(await box.state()).toBe('STOPPED');
+        } finally {
+          await box.destroy();
+        }
+      }
+    });
+
     it('START_FAILED for an AppArmor profile on a host without AppArmor', async () => {
       const name = `aa-${process.pid}`;
       const box = await lxc.create(name, {
