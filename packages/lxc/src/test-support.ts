@@ -1,5 +1,6 @@
 // Shared by the tests that need real LXC (not exported from the package).
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cgroupRoots, Lxc } from './container.js';
@@ -15,9 +16,12 @@ export function lxcUnavailable(): string | undefined {
 /** Under CI a missing peer is a failure, never a skip. */
 export const mustRun = process.env.CI === 'true';
 
-/** A fresh lxcpath in the temp dir, unique per process. */
+/**
+ * A fresh lxcpath in the temp dir, unique per process. Not created here
+ * (Lxc.create makes it), so a skipped suite leaves nothing behind.
+ */
 export function tempLxc(tag: string): Lxc {
-  const dir = mkdtempSync(join(tmpdir(), `vipc-lxc-${tag}-${process.pid}-`));
+  const dir = join(tmpdir(), `vipc-lxc-${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
   return new Lxc({ lxcpath: dir });
 }
 
