@@ -54,6 +54,7 @@ export {
   unmountHugetlbfs,
 } from './hugepages.js';
 export {
+  assertFilePrefixFree,
   heldPaths,
   holdersOf,
   isHugepageFileOf,

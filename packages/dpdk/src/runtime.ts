@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { HUGEPAGE_FILE_INFIX, ROOT_RUNTIME_BASE, USER_RUNTIME_FALLBACK_BASE } from './defs.js';
-import { fromSystemError } from './errors.js';
+import { DpdkError, fromSystemError } from './errors.js';
 
 /**
  * The EAL runtime directory for a file prefix, as the EAL computes it for the given uid: /var/run/dpdk/<p>
@@ -114,6 +114,18 @@ export function processesUsingPrefix(prefix: string, exclude: readonly number[] 
   const dirs = [runtimeDir(prefix, 0), runtimeDir(prefix, 1), join('/tmp/dpdk', prefix)].map((d) => `${d}/`);
   const byFiles = processesHolding((p) => dirs.some((d) => p.startsWith(d)), exclude);
   return [...new Set([...byCmd, ...byFiles])].sort((a, b) => a - b);
+}
+
+/** Throw DUPLICATE_FILE_PREFIX when a live process uses `prefix` (what spawnDpdk checks before starting). */
+export function assertFilePrefixFree(prefix: string): void {
+  const users = processesUsingPrefix(prefix);
+  if (users.length > 0) {
+    throw new DpdkError(
+      'DUPLICATE_FILE_PREFIX',
+      `--file-prefix=${prefix} is in use by live process(es) ${users.join(', ')}; give every DPDK app its own prefix`,
+      { filePrefix: prefix, pids: users },
+    );
+  }
 }
 
 /** Remove a DPDK runtime directory (config, fbarray files, mp_socket); returns whether something was removed. */

@@ -47,13 +47,22 @@ describe.skipIf(!have)('Supervisor against the real dpdk-testpmd', () => {
   it('vhost (rxonly) <-> virtio-user (txonly) reach link-up; the receiver counts exactly what the sender sent', async () => {
     const sock = join(dir, 'vhu.sock');
     sockets.push(sock);
+    const rxSeen: number[] = [];
     const { sent, senderPort, received, linkUps } = await runPair({
       socket: sock,
       prefixes: [prefix('b'), prefix('f')],
-      track: (p) => procs.push(p),
+      track: (p) => {
+        procs.push(p);
+        if (procs.length === 1) p.on('port-stats', (st) => rxSeen.push(st.rxPackets)); // the back-end
+      },
       launch: { logFile: join(dir, 'pair.log') },
     });
     expect(linkUps).toBe(1);
+    // the back-end's periodic NIC statistics, as 'port-stats' events: never decreasing, ending at the total
+    expect(rxSeen.length).toBeGreaterThan(1);
+    expect([...rxSeen].sort((a, b) => a - b)).toEqual(rxSeen.filter(() => true));
+    expect(rxSeen).toContain(sent.accumulated.txPackets);
+    expect(procs[0]!.portStats.get(0)?.rxPackets).toBe(sent.accumulated.txPackets);
     expect(sent.accumulated.txPackets).toBeGreaterThan(0);
     expect(senderPort.txPackets).toBe(sent.accumulated.txPackets);
     expect(received.requested).toBe(true);

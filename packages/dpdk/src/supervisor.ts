@@ -6,8 +6,8 @@ import { findExecutable, requireDpdk } from './discovery.js';
 import { buildEalArgs, createdSocketPaths, type EalOptions, enabledLcores } from './eal-options.js';
 import { DpdkError } from './errors.js';
 import { removeLeftoverHugepageFiles } from './hugepages.js';
-import { processesUsingPrefix, removeRuntimeDir, runtimeDir } from './runtime.js';
-import { cleanLines, type ForwardStats, parseForwardStats } from './stats.js';
+import { assertFilePrefixFree, processesUsingPrefix, removeRuntimeDir, runtimeDir } from './runtime.js';
+import { cleanLines, type ForwardStats, type PortStats, parseForwardStats, parsePortStats } from './stats.js';
 import { buildTestpmdArgs, type TestpmdOptions } from './testpmd-options.js';
 
 /** A condition the Supervisor waits for before a launch counts as ready. */
@@ -90,6 +90,8 @@ export interface DpdkProcessEvents {
   'link-up': [{ path: string }];
   'link-down': [{ path: string }];
   'forwarding-started': [{ mode: string; ports: number }];
+  /** A complete "NIC statistics for port N" block (--stats-period output or `show port stats`). */
+  'port-stats': [PortStats];
   prompt: [];
   ready: [{ conditions: string[] }];
   line: [{ text: string; stream: 'stdout' | 'stderr' }];
@@ -182,6 +184,9 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
   private requested = false;
   private lastStatsText: string[] = [];
   private statsCapture: string[] | undefined;
+  private nicCapture: string[] | undefined;
+  /** The latest NIC statistics of each port seen in the output. */
+  readonly portStats = new Map<number, PortStats>();
 
   /** Use spawnDpdk(). */
   constructor(opts: LaunchOptions) {
@@ -208,16 +213,7 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
     this.cleanupEnabled = opts.cleanup !== false;
     this.uid = opts.uid ?? process.getuid?.() ?? 0;
     this.env = opts.env ?? process.env;
-    if (opts.checkFilePrefix !== false) {
-      const users = processesUsingPrefix(this.filePrefix);
-      if (users.length > 0) {
-        throw new DpdkError(
-          'DUPLICATE_FILE_PREFIX',
-          `--file-prefix=${this.filePrefix} is in use by live process(es) ${users.join(', ')}; give every DPDK app its own prefix`,
-          { filePrefix: this.filePrefix, pids: users },
-        );
-      }
-    }
+    if (opts.checkFilePrefix !== false) assertFilePrefixFree(this.filePrefix);
     this.tailMax = opts.logTailLines ?? DEFAULT_LOG_TAIL_LINES;
     this.logFile = opts.logFile;
     this.log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
@@ -471,6 +467,24 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
       } else if (this.statsCapture.length > 400) this.statsCapture = undefined;
     } else if (/Forward statistics for port|Accumulated forward statistics/.test(line)) {
       this.statsCapture = [line];
+    }
+    // NIC statistics blocks: emitted as 'port-stats' (throughput for benchmarks, counters for tests)
+    if (this.nicCapture !== undefined) {
+      this.nicCapture.push(line);
+      if (/^\s*#{20,}\s*$/.test(line)) {
+        const block = this.nicCapture;
+        this.nicCapture = undefined;
+        try {
+          for (const st of parsePortStats(block.join('\n'))) {
+            this.portStats.set(st.port, st);
+            this.emit('port-stats', st);
+          }
+        } catch {
+          /* a malformed block is only logged */
+        }
+      } else if (this.nicCapture.length > 40) this.nicCapture = undefined;
+    } else if (/#{5,} NIC statistics for port \d+/.test(line)) {
+      this.nicCapture = [line];
     }
     let m = OUTPUT_PATTERNS.socketCreated.exec(line);
     if (m?.groups) {
