@@ -17,7 +17,7 @@ beforeAll(async () => {
   // A real (tiny) run, with an unavailable scenario in it, so the report shows every kind of row.
   report = await runBench({
     sizes: [64, 1500],
-    scenarios: ['unix-socket', 'pipe', 'message-port', 'testpmd-testpmd'],
+    scenarios: ['unix-socket', 'pipe', 'message-port', 'vring-host-container'],
     rounds: 1,
     timing: { warmupMs: 10, durationMs: 40, latencyWarmupMs: 5, latencyMs: 30 },
   });
@@ -47,7 +47,7 @@ describe('report', () => {
       expect(table).toContain(id);
       expect(md).toContain(`| ${id} |`);
     }
-    expect(table).toMatch(/testpmd-testpmd \(64 B, 1500 B\): unavailable: \S/);
+    expect(table).toMatch(/vring-host-container \(64 B, 1500 B\): unavailable: \S/);
     expect(table).toContain('x uds');
     const svg = summarySvg(report);
     expect(svg.startsWith('<svg')).toBe(true);

@@ -103,6 +103,7 @@ function bar(r: ScenarioResult, value: number, marks?: Bar['marks']): Bar {
   const b: Bar = { label: r.label, value: r.status === 'ok' ? value : 0, color: COLORS[r.group] };
   if (marks && r.status === 'ok') b.marks = marks;
   if (r.status !== 'ok') b.note = r.status;
+  else if (!(value > 0)) b.note = 'not measured';
   return b;
 }
 
@@ -193,9 +194,7 @@ function resultsTable(report: BenchReport): string {
       sizeLabel(r.size),
       si(r.messagesPerSecond),
       sig(r.gigabytesPerSecond),
-      sig(r.p50Us),
-      sig(r.p99Us),
-      sig(r.p999Us),
+      ...(r.roundTrips > 0 ? [sig(r.p50Us), sig(r.p99Us), sig(r.p999Us)] : ['-', '-', '-']),
       sig(r.cpuNsPerMessage),
       r.counts.equal ? `yes (${r.counts.measuredReceived})` : 'NO',
       ...BASELINE_IDS.map((b) => (b === r.id ? '1x' : ratio(r.ratios[b]))),

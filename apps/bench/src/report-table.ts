@@ -30,9 +30,7 @@ function scenarioRows(report: BenchReport): { head: string[]; rows: string[][] }
       sizeLabel(r.size),
       si(r.messagesPerSecond),
       sig(r.gigabytesPerSecond),
-      sig(r.p50Us),
-      sig(r.p99Us),
-      sig(r.p999Us),
+      ...(r.roundTrips > 0 ? [sig(r.p50Us), sig(r.p99Us), sig(r.p999Us)] : ['-', '-', '-']),
       sig(r.cpuNsPerMessage),
       ...BASELINE_IDS.map((b) => (b === r.id ? '1x' : ratio(r.ratios[b]))),
     ]);

@@ -24,6 +24,7 @@ import { measureMemcpy } from './memcpy.js';
 import type { EndpointSpec, ReceiverReport, SenderReport } from './protocol.js';
 import type { BenchReport, MemcpyResult, ScenarioResult, TrialCounts, TrialResult } from './results.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
+import { runTestpmdTrial } from './testpmd.js';
 import { checkAvailability, type VringResources, vringResources } from './vring-setup.js';
 
 export interface ProgressEvent {
@@ -137,11 +138,12 @@ export async function runTrial(
   workDir: string,
   signal?: AbortSignal,
 ): Promise<TrialResult> {
+  const n = ++trialCounter;
+  if (scenario.endpoints === 'testpmd') return runTestpmdTrial(scenario, size, round, timing, workDir, n);
   const transport = scenario.endpointTransport;
   if (transport === undefined) {
     throw new BenchError('UNAVAILABLE', `${scenario.id} is not run by bench endpoints`);
   }
-  const n = ++trialCounter;
   const cleanup = new Cleanup();
   const kind = scenario.endpoints === 'workers' ? 'worker' : 'process';
   const base: Omit<EndpointSpec, 'role'> = { transport, size };
@@ -416,6 +418,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         for (const s of runnable) {
           const key = `${s.id}@${size}`;
           if (failures.has(key)) continue;
+          if (s.maxSize && size > s.maxSize.bytes) continue;
           if (options.signal?.aborted) throw new BenchError('ABORTED', 'the benchmark was aborted');
           progress({
             type: 'trial-start',
@@ -464,6 +467,10 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       const reason = availability.get(s.id);
       if (reason !== null && reason !== undefined) {
         results.push({ ...baseResult(s, size), status: 'unavailable', reason });
+        continue;
+      }
+      if (s.maxSize && size > s.maxSize.bytes) {
+        results.push({ ...baseResult(s, size), status: 'unavailable', reason: s.maxSize.reason });
         continue;
       }
       const failure = failures.get(key);

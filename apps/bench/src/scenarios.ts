@@ -17,6 +17,8 @@ export interface Scenario {
   vring?: Pick<VringParams, 'layout' | 'mode' | 'spinUs'>;
   /** When set, the scenario needs something this machine may lack. */
   needs?: 'vring' | 'dpdk' | 'vhost-user' | 'lxc';
+  /** Largest message the scenario can carry, and why (larger sizes are reported unavailable). */
+  maxSize?: { bytes: number; reason: string };
   description: string;
 }
 
@@ -151,6 +153,7 @@ export const SCENARIOS: readonly Scenario[] = [
     group: 'anchor',
     endpoints: 'testpmd',
     needs: 'dpdk',
+    maxSize: { bytes: 1518, reason: 'testpmd sends each packet from one 2 KiB mbuf (at most 1518 B)' },
     description: 'DPDK testpmd with a vhost-user port and testpmd with virtio-user: the C anchor',
   },
   {
@@ -160,6 +163,7 @@ export const SCENARIOS: readonly Scenario[] = [
     group: 'vipc',
     endpoints: 'testpmd',
     needs: 'vhost-user',
+    maxSize: { bytes: 1518, reason: 'testpmd sends each packet from one 2 KiB mbuf (at most 1518 B)' },
     description: 'the @vipc/vhost-user back-end serving DPDK testpmd (virtio-user front-end)',
   },
 ];

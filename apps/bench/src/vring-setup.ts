@@ -92,15 +92,31 @@ export async function checkAvailability(s: Scenario): Promise<string | null> {
       if (typeof lxc === 'string') return lxc;
       return 'the host-container scenario is not wired to @vipc/lxc in this version of @vipc/bench';
     }
-    case 'dpdk': {
-      const dpdk = await tryImport('@vipc/dpdk');
-      if (typeof dpdk === 'string') return dpdk;
-      return 'the testpmd anchor is not wired to @vipc/dpdk in this version of @vipc/bench';
-    }
+    case 'dpdk':
+      return dpdkAvailability();
     case 'vhost-user': {
       const vu = await tryImport('@vipc/vhost-user');
       if (typeof vu === 'string') return vu;
-      return 'the vipc <-> testpmd scenario is not wired to @vipc/vhost-user in this version of @vipc/bench';
+      for (const k of ['VhostUserBackend', 'VirtioNetDevice', 'anyPeer']) {
+        if (vu[k] === undefined) return `@vipc/vhost-user (this build) lacks ${k}`;
+      }
+      return dpdkAvailability();
     }
   }
+}
+
+async function dpdkAvailability(): Promise<string | null> {
+  const dpdk = await tryImport('@vipc/dpdk');
+  if (typeof dpdk === 'string') return dpdk;
+  for (const k of ['launchDpdk', 'TestpmdController', 'uniqueFilePrefix', 'discoverDpdk']) {
+    if (dpdk[k] === undefined) return `@vipc/dpdk (this build) lacks ${k}`;
+  }
+  const found = (dpdk.discoverDpdk as (o: { probeApp: boolean }) => { installed: boolean; message?: string })(
+    {
+      probeApp: false,
+    },
+  );
+  if (!found.installed)
+    return found.message ?? 'DPDK testpmd is not installed (Debian: apt-get install dpdk-dev)';
+  return null;
 }
