@@ -1,0 +1,113 @@
+// vipc demo end to end: a host back-end and a front-end in a real LXC container
+// (or, with --process, a second process), over a real vhost-user link.
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LXC, peerTest, vipc } from './test-helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), `vipc-demo-${process.pid}-`));
+const lxcPath = join(dir, 'lxc');
+const env = { VIPC_LXC_PATH: lxcPath };
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function socketDirs(): string[] {
+  const base = process.getuid?.() === 0 ? '/run/vipc' : tmpdir();
+  return existsSync(base) ? readdirSync(base).filter((d) => d.startsWith('demo-')) : [];
+}
+
+interface DemoDoc {
+  ok: boolean;
+  endpoint: string;
+  sent: number;
+  received: number;
+  lost: number;
+  corrupt: number;
+  bytes: number;
+  throughput: { messagesPerSecond: number; megabytesPerSecond: number; seconds: number };
+  latency: { p50Us: number; p99Us: number; count: number };
+  hostBackend: { received: number; echoed: number };
+}
+
+describe('vipc demo', () => {
+  it('--process --json: a second process, every message echoed, one JSON document', () => {
+    const before = socketDirs();
+    const r = vipc(['demo', '--process', '--messages', '3000', '--size', '200', '--json'], { env });
+    expect(r.stderr).toMatch(/the front-end runs in a second process instead/);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as DemoDoc;
+    expect(doc).toMatchObject({
+      ok: true,
+      endpoint: 'process',
+      transport: 'vhost-user',
+      sent: 3000,
+      received: 3000,
+      lost: 0,
+      corrupt: 0,
+      bytes: 3000 * 200,
+      hostBackend: { received: 3000, echoed: 3000 },
+    });
+    expect(doc.latency.count).toBe(3000);
+    expect(doc.latency.p99Us).toBeGreaterThanOrEqual(doc.latency.p50Us);
+    expect(doc.throughput.messagesPerSecond).toBeGreaterThan(0);
+    expect(socketDirs()).toEqual(before);
+  });
+
+  it('poll mode and packed rings work too (process)', () => {
+    const r = vipc(
+      ['demo', '--process', '--messages', '2000', '--mode', 'poll', '--ring', 'packed', '--json'],
+      { env },
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      endpoint: 'process',
+      mode: 'poll',
+      ring: 'packed',
+      received: 2000,
+      lost: 0,
+    });
+  });
+
+  it('human output: what ran where, counts, throughput and latency on stdout', () => {
+    const r = vipc(['demo', '--process', '--messages', '500'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/front-end in process \d+, over vhost-user/);
+    expect(r.stdout).toMatch(/500 messages of 64 bytes sent, 500 echoed back, 0 lost/);
+    expect(r.stdout).toMatch(/throughput: .*msg\/s/);
+    expect(r.stdout).toMatch(/round trip: p50 [\d.]+ µs, p99 [\d.]+ µs/);
+    // Not a TTY here: no progress bar redraws on stderr.
+    expect(r.stderr).not.toMatch(/\r/);
+  });
+
+  it('a message size the link cannot carry is reported with the limit', () => {
+    const r = vipc(['demo', '--process', '--messages', '10', '--size', '65536'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--size 65536 is larger than this link carries \(\d+ bytes\)/);
+  });
+
+  const lxc = peerTest(LXC);
+  lxc('--json in an LXC container: endpoint "container", lost 0, nothing left behind', async () => {
+    const before = socketDirs();
+    const r = vipc(['demo', '--container', '--messages', '5000', '--json'], { env });
+    expect(r.stderr).toMatch(/starting LXC container/);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as DemoDoc & { container: string };
+    expect(doc).toMatchObject({
+      ok: true,
+      endpoint: 'container',
+      sent: 5000,
+      received: 5000,
+      lost: 0,
+      corrupt: 0,
+    });
+    expect(doc.container).toMatch(/^vipc-demo-\d+$/);
+    expect(existsSync(join(lxcPath, doc.container))).toBe(false);
+    expect(socketDirs()).toEqual(before);
+  });
+
+  lxc('without --process or --container, as root with LXC, the demo picks the container', () => {
+    const r = vipc(['demo', '--messages', '1000', '--json'], { env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ endpoint: 'container', received: 1000, lost: 0 });
+  });
+});
