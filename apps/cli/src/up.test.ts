@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect } from 'vitest';
 import { findTagged } from './state.js';
 import { stopProcess } from './teardown.js';
-import { peerTest, TESTPMD, vipc, vipcSpawn, waitFor } from './test-helpers.js';
+import { LXC, peerTest, TESTPMD, vipc, vipcSpawn, waitFor } from './test-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), `vipc-up-${process.pid}-`));
 const stateDir = join(dir, 'state');
 const socketDir = join(dir, 'sock');
-const env = { VIPC_STATE_DIR: stateDir };
+const lxcPath = join(dir, 'lxc');
+const env = { VIPC_STATE_DIR: stateDir, VIPC_LXC_PATH: lxcPath };
 const name = `up-${process.pid}`;
-const tags = [`vipc-${name}-pmd-rx`, `vipc-${name}-pmd-tx`];
+const tags = [`vipc-${name}-pmd-rx`, `vipc-${name}-pmd-tx`, `vipc-${name}-sink`, `vipc-${name}-guest`];
 
 afterEach(async () => {
   vipc(['down', '--all'], { env });
@@ -52,6 +53,7 @@ ${
 
 function nothingLeft() {
   expect(tags.flatMap(findTagged)).toEqual([]);
+  expect(existsSync(join(lxcPath, `${name}-guest`))).toBe(false);
   expect(existsSync(socketDir)).toBe(false);
   expect(existsSync(join(stateDir, `${name}.json`))).toBe(false);
   expect(existsSync(join(stateDir, name))).toBe(false);
@@ -133,4 +135,95 @@ describe('vipc up / status / down', () => {
     expect(down.stderr).toMatch(/process pmd-rx \(pid \d+\): removed/);
     nothingLeft();
   });
+});
+
+function containerTopology(file: string, withBackend: boolean): string {
+  writeFileSync(
+    file,
+    `version: 1
+name: ${name}
+socketDir: ${socketDir}
+links:
+  - name: l0
+    queueSize: 64
+${
+  withBackend
+    ? `endpoints:
+  - name: sink
+    link: l0
+    role: backend
+    action: sink
+`
+    : ''
+}containers:
+  - name: guest
+    endpoint:
+      link: l0
+      role: frontend
+      action: source
+`,
+  );
+  return file;
+}
+
+describe('vipc up / status / down with vipc endpoints in a container', () => {
+  const lxc = peerTest(LXC);
+
+  lxc('a host sink and a container source: the link carries traffic, and down removes it all', async () => {
+    const file = containerTopology(join(dir, 'ct.yaml'), true);
+    const up = vipc(['up', file, '--json', '--timeout', '90'], { env });
+    expect(up.stderr).toMatch(/container-start: container=/);
+    expect(up.code).toBe(0);
+    const doc = JSON.parse(up.stdout);
+    expect(doc.resources.map((r: { kind: string }) => r.kind)).toEqual(
+      expect.arrayContaining(['container', 'process', 'socket', 'dir']),
+    );
+    expect(existsSync(join(lxcPath, `${name}-guest`))).toBe(true);
+    // The host sink counts what the container sends.
+    await waitFor('traffic on the link', () => {
+      const st = JSON.parse(vipc(['status', '--json'], { env }).stdout);
+      const sink = st.topologies[0].resources.find((r: { name?: string }) => r.name === 'sink');
+      return sink?.link === 'up' && (sink.counters?.received ?? 0) > 100 ? st : undefined;
+    });
+    const st = JSON.parse(vipc(['status', '--json'], { env }).stdout);
+    expect(st.topologies[0]).toMatchObject({ health: 'up' });
+    expect(st.topologies[0].resources.find((r: { kind: string }) => r.kind === 'container')).toMatchObject({
+      state: 'running',
+    });
+    const down = vipc(['down', name], { env });
+    expect(down.stderr).toMatch(/container .*-guest: removed/);
+    expect(down.code).toBe(0);
+    nothingLeft();
+  });
+
+  lxc(
+    'after SIGKILL of vipc up while its container waits for a link, down removes the container too',
+    async () => {
+      const file = containerTopology(join(dir, 'ct-half.yaml'), false);
+      const up = vipcSpawn(['up', file, '--timeout', '600'], env);
+      try {
+        const stateFile = join(stateDir, `${name}.json`);
+        await waitFor('the container endpoint to be recorded', () => {
+          try {
+            const st = JSON.parse(readFileSync(stateFile, 'utf8'));
+            return st.resources.some(
+              (r: { kind: string; status: string; role?: string }) =>
+                r.kind === 'process' && r.role === 'endpoint' && r.status === 'ready',
+            );
+          } catch {
+            return false;
+          }
+        });
+        up.child.kill('SIGKILL');
+        await up.exit;
+      } finally {
+        up.child.kill('SIGKILL');
+      }
+      expect(existsSync(join(lxcPath, `${name}-guest`))).toBe(true);
+      expect(JSON.parse(vipc(['status', '--json'], { env }).stdout).topologies[0].health).toBe('crashed');
+      const down = vipc(['down'], { env });
+      expect(down.code).toBe(0);
+      nothingLeft();
+    },
+  );
 });
