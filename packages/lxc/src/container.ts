@@ -10,7 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type LxcConfig, parseConfig, renderConfig } from './config.js';
+import { type IdMap, type LxcConfig, parseConfig, renderConfig } from './config.js';
 import {
   CONTAINER_NAME_PATTERN,
   CONTAINER_STATES,
@@ -128,6 +128,19 @@ export interface ExecuteOptions extends AttachOptions {
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The host uid/gid that container id 0 maps to, from idmaps (undefined without idmaps). */
+export function rootOwner(idmaps: readonly IdMap[] | undefined): { uid: number; gid: number } | undefined {
+  if (!idmaps || idmaps.length === 0) return undefined;
+  const find = (kind: 'u' | 'g') =>
+    idmaps.find((m) => (m.type === kind || m.type === 'b') && m.nsid === 0 && m.range >= 1)?.hostid;
+  const uid = find('u');
+  const gid = find('g');
+  if (uid === undefined || gid === undefined) {
+    throw new LxcError('the idmaps map no host uid and gid to container id 0 (root)', 'INVALID_ARGUMENT');
+  }
+  return { uid, gid };
+}
 
 function checkName(name: string): void {
   if (typeof name !== 'string' || !CONTAINER_NAME_PATTERN.test(name)) {
@@ -289,7 +302,11 @@ export class Lxc {
       const config: LxcConfig = { ...(options.config ?? baseConfig()) };
       config.utsname ??= name;
       if (options.rootfs !== undefined) {
-        const rootfsOptions = options.rootfs === true ? {} : options.rootfs;
+        const rootfsOptions: Omit<RootfsOptions, 'path'> =
+          options.rootfs === true ? {} : { ...options.rootfs };
+        // Unprivileged: the files belong to the host ids the container's root maps to.
+        const owner = rootOwner(config.idmaps);
+        if (owner && !rootfsOptions.owner) rootfsOptions.owner = owner;
         const rootfs = buildRootfs({ ...rootfsOptions, path: join(dir, 'rootfs') });
         config.rootfs = { ...config.rootfs, path: `dir:${rootfs.path}` };
         config.mounts = [...(config.mounts ?? []), ...rootfs.mounts];

@@ -26,6 +26,7 @@ export {
   type LxcOptions,
   logExcerpt,
   parseInfo,
+  rootOwner,
   type StartOptions,
   type StopOptions,
   type StopResult,

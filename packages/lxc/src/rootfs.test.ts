@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { baseConfig } from './container.js';
+import { baseConfig, rootOwner } from './container.js';
 import { LxcError } from './errors.js';
 import {
   buildRootfs,
@@ -230,6 +230,32 @@ describe.skipIf(missing !== undefined && !mustRun)('root filesystems', () => {
     }
     execFileSync('umount', [huge]);
     hugeMounted = false;
+  });
+
+  it('runs node in an unprivileged container: idmaps, a rootfs owned by the mapped ids', async () => {
+    const name = `unpriv-${process.pid}`;
+    const config = baseConfig();
+    config.idmaps = [
+      { type: 'u', nsid: 0, hostid: 200000, range: 65536 },
+      { type: 'g', nsid: 0, hostid: 200000, range: 65536 },
+    ];
+    const box = await lxc.create(name, { config, rootfs: true });
+    try {
+      expect(statSync(join(box.dir, 'rootfs/bin/busybox')).uid).toBe(200000);
+      expect(lstatSync(join(box.dir, 'rootfs/bin/sh')).gid).toBe(200000);
+      await box.start();
+      const pid = (await box.info()).pid;
+      // On the host, init runs as the mapped uid; inside, it is root.
+      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\t200000\t/m);
+      const script =
+        'console.log(process.getuid(), require("fs").readFileSync("/proc/self/uid_map", "utf8").trim().split(/\\s+/).join(" "))';
+      const r = await box.attach(['node', '-e', script]);
+      expect(r).toMatchObject({ exitCode: 0, stdout: '0 0 200000 65536\n' });
+      expect(await box.stop({ timeoutMs: 20_000 })).toEqual({ wasRunning: true, graceful: true });
+    } finally {
+      await box.destroy();
+    }
+    expect(() => rootOwner([{ type: 'u', nsid: 0, hostid: 1, range: 1 }])).toThrow(/gid/);
   });
 
   it('spawns a long-running server inside that the host connects to over the bind-mounted directory', async () => {

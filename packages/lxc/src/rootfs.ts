@@ -4,6 +4,7 @@ import {
   closeSync,
   copyFileSync,
   existsSync,
+  lchownSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -39,6 +40,12 @@ export interface RootfsOptions {
   nodeBinary?: string;
   /** Text of /sbin/init (default: a busybox sh loop that exits 0 on TERM, PWR, INT, USR1 or HUP). */
   init?: string;
+  /**
+   * Owner of every file (host ids), for unprivileged containers: the host ids
+   * that the container's root maps to (`lxc.idmap = u 0 <uid> ...`).
+   * Lxc.create sets it from the config's idmaps.
+   */
+  owner?: { uid: number; gid: number };
   /** More lines for /etc/passwd and /etc/group (root and nobody are always there). */
   passwd?: string[];
   group?: string[];
@@ -196,6 +203,12 @@ export function nodeRuntimeMounts(
 
 const LIB_DIRS = ['/lib', '/lib64', '/lib32', '/libx32'];
 
+function chownTree(path: string, uid: number, gid: number): void {
+  lchownSync(path, uid, gid);
+  if (!lstatSync(path).isDirectory()) return;
+  for (const entry of readdirSync(path)) chownTree(join(path, entry), uid, gid);
+}
+
 function writeExecutable(path: string, text: string): void {
   writeFileSync(path, text, { mode: 0o755 });
   chmodSync(path, 0o755);
@@ -211,6 +224,16 @@ export function buildRootfs(options: RootfsOptions): Rootfs {
   const root = options.path;
   if (!isAbsolute(root))
     throw new LxcError(`rootfs path must be absolute (got "${root}")`, 'INVALID_ARGUMENT');
+  if (options.owner) {
+    for (const id of [options.owner.uid, options.owner.gid]) {
+      if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) {
+        throw new LxcError(
+          `rootfs owner ids must be integers from 0 to 4294967294 (got ${id})`,
+          'INVALID_ARGUMENT',
+        );
+      }
+    }
+  }
   const busybox = findStaticBusybox(options.busybox);
   const nodeMode = options.node === undefined ? 'libs' : options.node;
   const nodeBinary = options.nodeBinary ?? process.execPath;
@@ -258,6 +281,7 @@ export function buildRootfs(options: RootfsOptions): Rootfs {
         else mkdirSync(target, { recursive: true });
       }
     }
+    if (options.owner) chownTree(root, options.owner.uid, options.owner.gid);
     const rootfs: Rootfs = { path: root, mounts, init: '/sbin/init' };
     if (nodeMode !== false) rootfs.nodePath = nodeBinary;
     return rootfs;
