@@ -110,10 +110,11 @@ export class VhostUserBackend extends EventEmitter {
       maxRegions: options.maxMemSlots ?? 32,
       ...(options.requireSeals !== undefined ? { requireSeals: options.requireSeals } : {}),
     });
-    this.queues = Array.from(
-      { length: options.device.queueCount },
-      (_, i) => new BackendQueue(i, this.memoryMap.memory),
-    );
+    this.queues = Array.from({ length: options.device.queueCount }, (_, i) => {
+      const q = new BackendQueue(i, this.memoryMap.memory);
+      q.wake = () => this.#schedule(q);
+      return q;
+    });
   }
 
   /** Negotiated virtio features (SET_FEATURES). */
@@ -707,7 +708,7 @@ export class VhostUserBackend extends EventEmitter {
     }
     try {
       for (let round = 0; round < 64; round++) {
-        this.device.process(q);
+        if (this.device.process(q) === false) return;
         if (this.mode === 'poll' || q.pollKick) return;
         // lost-wakeup guard: re-enable kicks, then look again
         if (!q.ring!.enableNotifications()) return;

@@ -47,6 +47,8 @@ export class BackendQueue {
   readonly memory: GuestMemory;
   /** Counters. */
   readonly stats = { kicks: 0, calls: 0, popped: 0 };
+  /** @internal set by the back-end: process this queue again soon (after the device paused it). */
+  wake: () => void = () => {};
 
   constructor(index: number, memory: GuestMemory) {
     this.index = index;
@@ -111,8 +113,12 @@ export interface VirtioDevice {
   attach?(queues: readonly BackendQueue[]): void;
   /** The front-end acknowledged these features (SET_FEATURES). */
   setFeatures?(features: bigint): void;
-  /** A started queue has work: process it (pop, addUsed, flush). */
-  process(queue: BackendQueue): void;
+  /**
+   * A started queue has work: process it (pop, addUsed, flush). Return false
+   * when the device paused the queue on purpose (it calls queue.wake() later);
+   * the back-end then neither re-arms kicks nor polls it again by itself.
+   */
+  process(queue: BackendQueue): undefined | boolean;
   /** A queue changed state (started/stopped/enabled/disabled). */
   queueChanged?(queue: BackendQueue): void;
   /** The memory table changed; chains held across calls must be given back now. */

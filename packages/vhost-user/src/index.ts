@@ -1,5 +1,15 @@
 export { type BackendOptions, VhostUserBackend } from './backend.js';
 export {
+  type ChannelOptions,
+  type ChannelStats,
+  deviceEndpoint,
+  driverEndpoint,
+  type FrameEndpoint,
+  MESSAGE_HEADER_SIZE,
+  MESSAGE_MAGIC,
+  MessageChannel,
+} from './channel.js';
+export {
   type CodecOptions,
   closeAll,
   decodeHeader,
@@ -38,6 +48,13 @@ export {
   VirtioNetFeature,
 } from './defs.js';
 export { BackendQueue, type DeviceQueue, type VirtioDevice } from './device.js';
+export {
+  type ChannelClient,
+  type ChannelServer,
+  connectChannel,
+  type EndpointOptions,
+  listenChannel,
+} from './endpoint.js';
 export { isVhostUserError, VhostUserError, type VhostUserErrorCode } from './errors.js';
 export {
   BufferPool,

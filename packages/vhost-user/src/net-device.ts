@@ -72,6 +72,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   /** Receive chains popped but not filled yet, per pair. */
   #held: DescriptorChain[][];
   #wantWritable: boolean[];
+  #paused: boolean[];
   #hdr = new Uint8Array(VIRTIO_NET_HDR_SIZE);
 
   constructor(options: NetDeviceOptions = {}) {
@@ -102,6 +103,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     this.onFrame = options.onFrame;
     this.#held = Array.from({ length: pairs }, () => []);
     this.#wantWritable = Array.from({ length: pairs }, () => false);
+    this.#paused = Array.from({ length: pairs }, () => false);
   }
 
   attach(queues: readonly BackendQueue[]): void {
@@ -128,7 +130,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     return q?.ready === true && q.enabled;
   }
 
-  process(queue: BackendQueue): void {
+  process(queue: BackendQueue): undefined | boolean {
     const pair = queue.index >> 1;
     if ((queue.index & 1) === 0) {
       // receiveq: the driver added buffers
@@ -136,9 +138,25 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
         this.#wantWritable[pair] = false;
         this.emit('writable', pair);
       }
-      return;
+      return undefined;
     }
+    if (this.#paused[pair]) return false;
     this.#drainTx(queue, pair);
+    return this.#paused[pair] ? false : undefined;
+  }
+
+  /**
+   * Stops taking frames from transmit queue `pair` (receiver back-pressure:
+   * the driver's ring fills up and its sends wait). resume() takes them again.
+   */
+  pause(pair = 0): void {
+    this.#paused[pair] = true;
+  }
+
+  resume(pair = 0): void {
+    if (!this.#paused[pair]) return;
+    this.#paused[pair] = false;
+    this.#queues[2 * pair + 1]?.wake();
   }
 
   #drainTx(q: BackendQueue, pair: number): void {
@@ -146,6 +164,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     const handler = this.onFrame;
     let n = 0;
     for (;;) {
+      if (this.#paused[pair]) break;
       const chain = q.pop();
       if (chain === null) break;
       n++;

@@ -46,6 +46,7 @@ export class VirtioNetDriver extends EventEmitter {
   #poll: NodeJS.Immediate | undefined;
   #closed = false;
   #pendingRx: { slot: number; len: number }[] = [];
+  #paused = false;
 
   constructor(frontend: VhostUserFrontend, options: NetDriverOptions = {}) {
     super();
@@ -131,15 +132,31 @@ export class VirtioNetDriver extends EventEmitter {
     });
   }
 
+  /** Stops taking received frames (receiver back-pressure); resume() continues. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    queueMicrotask(() => this.#serviceRx());
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   #serviceRx(rearm = this.mode === 'event'): void {
     this.#guard(() => {
       const ring = this.rx.ring;
       for (;;) {
-        let u = ring.popUsed();
+        if (this.#paused) return;
+        let u = this.#paused ? null : ring.popUsed();
         while (u !== null) {
           this.#pendingRx.push({ slot: u.token as number, len: u.len });
           this.#deliver();
-          u = ring.popUsed();
+          u = this.#paused ? null : ring.popUsed();
         }
         if (!rearm || !ring.enableCallbacks()) break;
       }
