@@ -18,7 +18,7 @@ import {
   uniqueFilePrefix,
   unmountHugetlbfs,
 } from './index.js';
-import { leftoversOf, rootAvailable, testpmdAvailable } from './test-peer.js';
+import { leftoversOf, rootAvailable, runPair, testpmdAvailable } from './test-peer.js';
 
 const root = rootAvailable();
 const have = testpmdAvailable();
@@ -169,5 +169,33 @@ describe.skipIf(!root || !have)('hugepage files of DPDK processes (root, real te
     expect(info.cleaned.hugepageFiles.sort()).toEqual(files.sort());
     expect(info.cleaned.runtimeDir).toBe(true);
     expect(readdirSync(mnt)).toEqual([]);
+  });
+
+  it('a vhost/virtio-user pair on hugepages with --single-file-segments (the working recipe) has exact counts', async () => {
+    const mnt = join(dir, 'hp3');
+    mounts.push(mnt);
+    mountHugetlbfs(mnt, { pageSize: '2M' });
+    expect(reserve(160)).toBe(160);
+    const sock = join(dir, 'huge.sock');
+    const { sent, received } = await runPair({
+      socket: sock,
+      prefixes: [uniqueFilePrefix('thpb'), uniqueFilePrefix('thpf')].map((p) => {
+        prefixes.push(p);
+        return p;
+      }) as [string, string],
+      track: (p) => procs.push(p),
+      eal: {
+        noPci: true,
+        memoryMb: 128,
+        memoryChannels: 1,
+        hugeDir: mnt,
+        singleFileSegments: true,
+        noTelemetry: true,
+      },
+    });
+    expect(received.forwardStats!.accumulated.rxPackets).toBeGreaterThan(0);
+    expect(received.forwardStats!.accumulated.rxPackets).toBe(sent.accumulated.txPackets);
+    expect(received.cleaned.runtimeDir).toBe(true);
+    expect(readdirSync(mnt)).toEqual([]); // the Supervisor removed both apps' segment files
   });
 });

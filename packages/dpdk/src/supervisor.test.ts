@@ -73,6 +73,22 @@ describe.skipIf(!have)('Supervisor against the real dpdk-testpmd', () => {
     expect(readFileSync(join(dir, 'pair.log'), 'utf8')).toContain('virtio is now ready for processing');
   });
 
+  it('the packed ring (packed_vq=1) carries the same exact counts', async () => {
+    const sock = join(dir, 'packed.sock');
+    sockets.push(sock);
+    const { sent, received } = await runPair({
+      socket: sock,
+      prefixes: [prefix('pb'), prefix('pf')],
+      track: (p) => procs.push(p),
+      frontend: { packedVq: true, queueSize: 256 },
+    });
+    expect(procs.map((p) => p.argv.find((a) => a.startsWith('net_virtio_user'))).filter(Boolean)).toEqual([
+      `net_virtio_user0,path=${sock},queues=1,queue_size=256,packed_vq=1`,
+    ]);
+    expect(sent.accumulated.txPackets).toBeGreaterThan(0);
+    expect(received.forwardStats!.accumulated.rxPackets).toBe(sent.accumulated.txPackets);
+  });
+
   it('a SIGKILLed testpmd becomes an exit event with its last log lines, and is cleaned up', async () => {
     const sock = join(dir, 'crash.sock');
     sockets.push(sock);

@@ -2,7 +2,7 @@
 // other packages' interop tests (vhost-user, bench, cli) use the same peer checks and leftover asserts.
 import { existsSync } from 'node:fs';
 import { discoverDpdk } from '../discovery.js';
-import type { EalOptions } from '../eal-options.js';
+import type { EalOptions, VhostVdev, VirtioUserVdev } from '../eal-options.js';
 import { findHugepageFiles } from '../hugepages.js';
 import { processesUsingPrefix, runtimeDir } from '../runtime.js';
 import type { ForwardStats, PortStats } from '../stats.js';
@@ -69,6 +69,10 @@ export interface PairOptions {
   eal?: EalOptions;
   /** Pass --no-mlockall (non-root runs). */
   noMlockall?: boolean;
+  /** Extra devargs of the front-end (e.g. { packedVq: true }). */
+  frontend?: Partial<Omit<VirtioUserVdev, 'driver' | 'path'>>;
+  /** Extra devargs of the back-end. */
+  backend?: Partial<Omit<VhostVdev, 'driver' | 'iface'>>;
 }
 
 /**
@@ -87,7 +91,7 @@ export async function runPair(o: PairOptions): Promise<PairResult> {
       lcores: [0, 1],
       mainLcore: 1,
       filePrefix: o.prefixes[0],
-      vdevs: [{ driver: 'net_vhost', iface: o.socket, queues: 1 }],
+      vdevs: [{ queues: 1, ...o.backend, driver: 'net_vhost', iface: o.socket }],
     },
     testpmd: { nbCores: 1, forwardMode: 'rxonly', totalNumMbufs: 16384, statsPeriod: 1, noMlockall },
   });
@@ -101,7 +105,7 @@ export async function runPair(o: PairOptions): Promise<PairResult> {
       lcores: [0, 1],
       mainLcore: 0,
       filePrefix: o.prefixes[1],
-      vdevs: [{ driver: 'net_virtio_user', path: o.socket, queues: 1 }],
+      vdevs: [{ queues: 1, ...o.frontend, driver: 'net_virtio_user', path: o.socket }],
     },
     testpmd: { nbCores: 1, forwardMode: 'txonly', txpkts: 64, totalNumMbufs: 16384, noMlockall },
   });
