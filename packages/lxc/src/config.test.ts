@@ -152,14 +152,18 @@ describe('config fixtures round-trip', () => {
   });
 
   const hostConfigs = '/usr/share/lxc/config';
-  it.skipIf(!existsSync(hostConfigs))('round-trips the configs LXC installed on this host', () => {
-    const files = readdirSync(hostConfigs).filter((f) => f.endsWith('.conf'));
-    expect(files.length).toBeGreaterThan(0);
-    for (const f of files) {
-      const text = readFileSync(join(hostConfigs, f), 'utf8');
-      expect(renderConfig(parseConfig(text)), f).toBe(text);
-    }
-  });
+  // Installed by the Debian package lxc; under CI (where lxc is installed) this must run.
+  it.skipIf(!existsSync(hostConfigs) && process.env.CI !== 'true')(
+    'round-trips the configs LXC installed on this host',
+    () => {
+      const files = readdirSync(hostConfigs).filter((f) => f.endsWith('.conf'));
+      expect(files.length).toBeGreaterThan(0);
+      for (const f of files) {
+        const text = readFileSync(join(hostConfigs, f), 'utf8');
+        expect(renderConfig(parseConfig(text)), f).toBe(text);
+      }
+    },
+  );
 });
 
 describe('editing a parsed config touches only the lines concerned', () => {
