@@ -91,6 +91,27 @@ describe('every command', () => {
   });
 });
 
+describe('vipc bench', () => {
+  it('runs the bench app: one short scenario gives its JSON report', () => {
+    const r = vipc([
+      'bench',
+      '--scenarios',
+      'unix-socket',
+      '--sizes',
+      '64',
+      '--rounds',
+      '1',
+      '--duration',
+      '50',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.schema).toMatch(/^vipc-bench\//);
+    expect(doc.scenarios.map((s: { id: string }) => s.id)).toEqual(['unix-socket']);
+  });
+});
+
 describe('vipc yocto emit', () => {
   it('writes the default layer to a directory, as --dry-run lists it, and --prune removes strays', () => {
     const out = join(dir, 'meta-vipc');

@@ -19,8 +19,8 @@ export interface Counters {
 
 export interface RunOptions {
   signal?: AbortSignal;
-  /** Called about every `progressMs` with the counters so far. */
-  onProgress?: (c: Readonly<Counters>, elapsedS: number) => void;
+  /** Called about every `progressMs` with the counters so far (ping: and the mean round trip since the last call, µs). */
+  onProgress?: (c: Readonly<Counters>, elapsedS: number, recentRttUs?: number) => void;
   progressMs?: number;
 }
 
@@ -46,9 +46,9 @@ function counters(): Counters {
   return { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, corrupt: 0 };
 }
 
-function ticker(c: Counters, start: number, o: RunOptions): () => void {
+function ticker(c: Counters, start: number, o: RunOptions, recent?: () => number | undefined): () => void {
   if (!o.onProgress) return () => {};
-  const t = setInterval(() => o.onProgress!(c, (nowUs() - start) / 1e6), o.progressMs ?? 250);
+  const t = setInterval(() => o.onProgress!(c, (nowUs() - start) / 1e6, recent?.()), o.progressMs ?? 250);
   return () => clearInterval(t);
 }
 
@@ -132,7 +132,14 @@ export async function runPing(link: MessageLink, o: PingOptions): Promise<PingRe
   const latency = new LatencyStats();
   const sentAt = new Map<number, number>();
   const start = nowUs();
-  const stop = ticker(c, start, o);
+  let rttSum = 0;
+  let rttN = 0;
+  const stop = ticker(c, start, o, () => {
+    const mean = rttN > 0 ? rttSum / rttN : undefined;
+    rttSum = 0;
+    rttN = 0;
+    return mean;
+  });
   let wake: (() => void) | undefined;
   const wakeSender = () => {
     const w = wake;
@@ -153,7 +160,10 @@ export async function runPing(link: MessageLink, o: PingOptions): Promise<PingRe
           sentAt.delete(seq);
           c.received++;
           c.bytesReceived += msg.length;
-          latency.add(nowUs() - at);
+          const rtt = nowUs() - at;
+          latency.add(rtt);
+          rttSum += rtt;
+          rttN++;
         }
         lastEcho = nowUs();
         wakeSender();

@@ -151,4 +151,19 @@ describe('interop with DPDK testpmd', () => {
     expect(fwd.accumulated.rxPackets).toBe(count);
     expect(fwd.accumulated.rxDropped).toBe(0);
   });
+
+  testpmd('vipc dpdk testpmd --vhost counts what vipc send sent, and reports it at Ctrl-C', async () => {
+    const s = sock();
+    const pmd = vipcSpawn(['dpdk', 'testpmd', '--vhost', s, '--json']);
+    running.push(pmd);
+    await waitFor('the testpmd socket', () => existsSync(s), 90_000);
+    const snd = vipc(['send', '--socket', s, '--count', '3000', '--json']);
+    expect(JSON.parse(snd.stdout)).toMatchObject({ ok: true, sent: 3000 });
+    await waitFor('testpmd to log the link', () => /link-up/.test(pmd.out.stderr) || undefined);
+    pmd.child.kill('SIGINT');
+    expect(await pmd.exit).toBe(0);
+    const doc = JSON.parse(pmd.out.stdout);
+    expect(doc).toMatchObject({ ok: true, forwardStats: { accumulated: { rxPackets: 3000, rxDropped: 0 } } });
+    expect(doc.cleaned.runtimeDir).toBe(true);
+  });
 });

@@ -125,18 +125,20 @@ export async function run(ctx: CommandContext): Promise<number> {
       child.once('error', () => resolve(-1));
     });
     let done: EndpointEvent | undefined;
+    let last = { received: 0, seconds: 0, bytes: 0 };
     let frontError: string | undefined;
     const events = readEvents(child.stdout!, (e) => {
       if (e.event === 'link-up') ctx.out.log(`vipc demo: link up (${ring} ring, ${mode} mode)`);
       else if (e.event === 'traffic-progress') {
+        // Live: the rate over the last interval, and the mean round trip in it.
         const received = Number(e.received);
-        const secs = Number(e.seconds) || 1e-9;
-        ctx.out.progress(
-          `${progressBar(received, messages)} ${received}/${messages} echoed, ${formatRate(
-            Math.round(received / secs),
-            Number(e.bytesReceived) / secs / 1e6,
-          )}`,
-        );
+        const secs = Number(e.seconds);
+        const bytes = Number(e.bytesReceived);
+        const dt = secs - last.seconds || 1e-9;
+        const rate = formatRate(Math.round((received - last.received) / dt), (bytes - last.bytes) / dt / 1e6);
+        last = { received, seconds: secs, bytes };
+        const rtt = typeof e.recentRttUs === 'number' ? `, round trip ${e.recentRttUs} µs` : '';
+        ctx.out.progress(`${progressBar(received, messages)} ${received}/${messages} echoed, ${rate}${rtt}`);
       } else if (e.event === 'traffic-done') done = e;
       else if (e.event === 'link-error' || e.event === 'endpoint-error') frontError = String(e.message);
       else if (e.ok === false) frontError = String((e.error as { message?: string })?.message ?? 'failed');

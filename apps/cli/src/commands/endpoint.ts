@@ -62,9 +62,13 @@ async function runEndpoint(ctx: CommandContext): Promise<number> {
   event('link-up', { socket: link.socket, role: link.role, mode: link.mode, ring: link.ring });
   ctx.out.log(`vipc endpoint: ${link.role} ${action} on ${link.socket}: link up`);
 
-  const onProgress = (c: Readonly<Counters>, elapsedS: number) => {
+  const onProgress = (c: Readonly<Counters>, elapsedS: number, recentRttUs?: number) => {
     status({ state: 'up', action, ...c });
-    event('traffic-progress', { ...c, seconds: Math.round(elapsedS * 1000) / 1000 });
+    event('traffic-progress', {
+      ...c,
+      seconds: Math.round(elapsedS * 1000) / 1000,
+      ...(recentRttUs !== undefined ? { recentRttUs: Math.round(recentRttUs) } : {}),
+    });
   };
   let result: Counters | PingResult;
   try {
