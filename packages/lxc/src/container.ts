@@ -172,6 +172,31 @@ function withCwd(argv: readonly string[], cwd: string | undefined): string[] {
   return ['/bin/sh', '-c', 'cd "$0" && exec "$@"', cwd, ...argv];
 }
 
+/** Known causes of a failed start, recognised in LXC's log, with what to do. */
+const START_DIAGNOSES: [RegExp, (m: RegExpExecArray) => string][] = [
+  [
+    /No such file or directory - Failed to mount "([^"]+)" onto/,
+    (m) =>
+      `the mount source "${m[1]}" does not exist on the host: create it, or add "optional" to its lxc.mount.entry`,
+  ],
+  [
+    /to bridge "([^"]+)", bridge interface doesn't exist/,
+    (m) => `the bridge "${m[1]}" does not exist: create it, or use lxc.net.0.type = empty (loopback only)`,
+  ],
+  [/Failed to exec "([^"]+)"/, (m) => `"${m[1]}" (lxc.init.cmd) cannot be executed inside the rootfs`],
+  [/[Aa]pp[Aa]rmor/, () => 'set lxc.apparmor.profile = unconfined'],
+  [/Permission denied/, () => 'run as root, or check the ownership of the rootfs against lxc.idmap'],
+];
+
+/** What to do about a failed start, from the log excerpt (undefined when the cause is not a known one). */
+export function diagnoseStart(excerpt: string): string | undefined {
+  for (const [pattern, fix] of START_DIAGNOSES) {
+    const m = pattern.exec(excerpt);
+    if (m) return fix(m);
+  }
+  return undefined;
+}
+
 /** Lines of an LXC log that explain a failure: the ERROR (and worse) lines, with a little context. */
 export function logExcerpt(log: string, maxLines = 40): string {
   const lines = log.split('\n').filter((l) => l.trim() !== '');
@@ -531,7 +556,14 @@ export class Container {
       throw new LxcError(
         `lxc-start of "${this.name}" failed (exit ${r.exitCode}):\n${excerpt || r.stderr.trim()}`,
         'START_FAILED',
-        { container: this.name, command: args, exitCode: r.exitCode, stderr: r.stderr, logExcerpt: excerpt },
+        {
+          container: this.name,
+          command: args,
+          exitCode: r.exitCode,
+          stderr: r.stderr,
+          logExcerpt: excerpt,
+          fix: diagnoseStart(excerpt),
+        },
       );
     }
     let state: ContainerState;

@@ -112,6 +112,7 @@ describe.skipIf(missing !== undefined && !mustRun)(
       expect(e.logExcerpt).toMatch(new RegExp(`nonexistent-vipc-${process.pid}`));
       expect(e.logExcerpt).toMatch(/ERROR/);
       expect(e.message).toContain(e.logExcerpt);
+      expect(e.fix).toMatch(/does not exist on the host/);
       expect(await box.state()).toBe('STOPPED');
       await box.destroy();
       expect(existsSync(box.dir)).toBe(false);
@@ -129,6 +130,7 @@ describe.skipIf(missing !== undefined && !mustRun)(
           const e = await rejection(box.start({ timeoutMs: 30_000 }));
           expect(e.code).toBe('START_FAILED');
           expect(e.message).toMatch(why);
+          expect(e.fix).toMatch(/cannot be executed/);
           expect(await box.state()).toBe('STOPPED');
         } finally {
           await box.destroy();
@@ -136,24 +138,18 @@ describe.skipIf(missing !== undefined && !mustRun)(
       }
     });
 
-    it('START_FAILED for an AppArmor profile on a host without AppArmor', async () => {
-      const name = `aa-${process.pid}`;
-      const box = await lxc.create(name, {
-        config: { ...baseConfig(), apparmorProfile: 'generated' },
-        rootfs: { node: false },
-      });
+    it('START_FAILED for a veth on a bridge that does not exist, with the fix', async () => {
+      const name = `nobridge-${process.pid}`;
+      const bridge = `vipcnb${process.pid % 100000}`;
+      const config = baseConfig();
+      config.net = [{ type: 'veth', link: bridge, flags: 'up' }];
+      const box = await lxc.create(name, { config, rootfs: { node: false } });
       try {
-        const started = await box.start({ timeoutMs: 30_000 }).then(
-          () => undefined,
-          (err: unknown) => err as LxcError,
-        );
-        if (started) {
-          expect(started.code).toBe('START_FAILED');
-          expect(started.logExcerpt ?? '').toMatch(/apparmor|AppArmor/i);
-        } else {
-          // A host with AppArmor starts it: then the container must really run.
-          expect(await box.state()).toBe('RUNNING');
-        }
+        const e = await rejection(box.start({ timeoutMs: 30_000 }));
+        expect(e.code).toBe('START_FAILED');
+        expect(e.logExcerpt).toContain(`bridge "${bridge}"`);
+        expect(e.fix).toMatch(new RegExp(`the bridge "${bridge}" does not exist`));
+        expect(await box.state()).toBe('STOPPED');
       } finally {
         await box.destroy();
       }

@@ -409,8 +409,9 @@ export function checkHost(options: HostCheckOptions = {}): HostReport {
           id: 'security.apparmor',
           group: 'security',
           status: 'warn',
-          detail: 'AppArmor is not enabled: a config asking for an AppArmor profile fails to start',
-          fix: 'set lxc.apparmor.profile = unconfined (baseConfig() does)',
+          detail:
+            'AppArmor is not enabled: LXC ignores lxc.apparmor.profile, containers are not confined by it',
+          fix: 'nothing is needed to run containers; for confinement use a kernel with AppArmor (security=apparmor), else keep lxc.apparmor.profile = unconfined as baseConfig() does',
         },
   );
 

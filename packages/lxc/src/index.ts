@@ -21,6 +21,7 @@ export {
   Container,
   type ContainerInfo,
   type CreateOptions,
+  diagnoseStart,
   type ExecuteOptions,
   Lxc,
   type LxcOptions,
