@@ -4,7 +4,7 @@ import { createWriteStream, lstatSync, rmSync, type WriteStream } from 'node:fs'
 import { DEFAULT_LOG_TAIL_LINES, OUTPUT_PATTERNS, TESTPMD, TESTPMD_PROMPT } from './defs.js';
 import { findExecutable, requireDpdk } from './discovery.js';
 import { buildEalArgs, createdSocketPaths, type EalOptions, enabledLcores } from './eal-options.js';
-import { DpdkError } from './errors.js';
+import { DpdkError, fromSystemError } from './errors.js';
 import { removeLeftoverHugepageFiles } from './hugepages.js';
 import { assertFilePrefixFree, processesUsingPrefix, removeRuntimeDir, runtimeDir } from './runtime.js';
 import { cleanLines, type ForwardStats, type PortStats, parseForwardStats, parsePortStats } from './stats.js';
@@ -234,13 +234,19 @@ export class DpdkProcess extends EventEmitter<DpdkProcessEvents> {
     for (const [name, fn] of Object.entries(opts.listeners ?? {})) {
       if (typeof fn === 'function') this.on(name as keyof DpdkProcessEvents, fn as (...a: unknown[]) => void);
     }
-    const child = spawn(cmd, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-      uid: opts.uid,
-      gid: opts.gid,
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd, args, {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        uid: opts.uid,
+        gid: opts.gid,
+      });
+    } catch (e) {
+      this.log?.end();
+      throw fromSystemError(e, `spawn ${app}`);
+    }
     this.child = child;
     if (child.pid === undefined) {
       // spawn failed synchronously (e.g. EAGAIN); the 'error' event follows
