@@ -1,6 +1,7 @@
 // Test-only helpers of this package (not published); the shared ones live in ./testing.
 import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,7 +11,13 @@ export { leftoversOf, rootAvailable, runPair, testpmdAvailable } from './testing
 export function bundleSource(outDir: string): string {
   const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
   const out = join(outDir, 'dpdk.mjs');
-  execFileSync(join(pkgDir, 'node_modules/.bin/esbuild'), [
+  // esbuild comes with tsup (a dev dependency); find its binary through tsup if no .bin link exists
+  let esbuild = join(pkgDir, 'node_modules/.bin/esbuild');
+  if (!existsSync(esbuild)) {
+    const fromTsup = createRequire(createRequire(join(pkgDir, 'package.json')).resolve('tsup'));
+    esbuild = join(dirname(fromTsup.resolve('esbuild/package.json')), 'bin/esbuild');
+  }
+  execFileSync(esbuild, [
     join(pkgDir, 'src/index.ts'),
     '--bundle',
     '--platform=node',
