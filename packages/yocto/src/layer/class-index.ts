@@ -10,6 +10,7 @@ import {
 import type { LayerContext } from './context.js';
 import { copying, readme } from './doc-files.js';
 import type { LayerFile } from './file.js';
+import { kasFile } from './kas-file.js';
 import {
   dpdkBbappend,
   endpointFiles,
@@ -44,6 +45,7 @@ export function classFiles(c: LayerContext): LayerFile[] {
     ...kernelFiles(c),
     ...packagegroups(c),
     ...images(c),
+    kasFile(c),
   ];
   if (c.usesDpdk && c.o.physicalNics) files.push(dpdkBbappend(c));
   return files;
