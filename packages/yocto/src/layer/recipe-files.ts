@@ -333,8 +333,7 @@ function services(c: LayerContext): Service[] {
     const content = systemd
       ? `[Unit]
 Description=vhost-user endpoint: ${desc}
-Wants=${o.after.join(' ')}
-After=${o.after.join(' ')}
+${hp ? `Wants=${hp}\n` : ''}After=${o.after.join(' ')}
 ${o.before.length ? `Before=${o.before.join(' ')}\n` : ''}
 [Service]
 Type=simple
@@ -462,7 +461,7 @@ export function endpointFiles(c: LayerContext): LayerFile[] {
     files.push({
       path: `${dir}/files/lxc-${c.collection}.conf`,
       purpose: 'drop-in ordering lxc.service (container autostart) after hugepages and the host back-ends',
-      content: `# Containers start only once hugepages and the host's vhost-user back-ends are up.\n[Unit]\nWants=${wants.join(' ')}\nAfter=${wants.join(' ')}\n`,
+      content: `# Containers start only once hugepages and the host's vhost-user back-ends are up.\n[Unit]\n${wants.length ? `Wants=${wants.join(' ')}\nAfter=${wants.join(' ')}\n` : ''}`,
     });
   }
   const src = [
