@@ -7,7 +7,7 @@
 import { isMainThread, type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { EndpointContext, ReceiverEndpoint, SenderEndpoint, TransportModule } from './endpoint-api.js';
 import { BenchError } from './errors.js';
-import type { FromEndpoint, ToEndpoint, TransportId } from './protocol.js';
+import type { EndpointSpec, FromEndpoint, ToEndpoint, TransportId } from './protocol.js';
 
 async function loadTransport(id: TransportId): Promise<TransportModule> {
   switch (id) {
@@ -33,6 +33,37 @@ interface Channel {
   onMessage(handler: (msg: ToEndpoint) => void): void;
   shared?: { memory?: SharedArrayBuffer; port?: MessagePort };
   exit(code: number): void;
+}
+
+/** Inside a container: the control socket named by VIPC_BENCH_CONTROL (fds arrive with the setup frame). */
+async function socketChannel(path: string): Promise<Channel & { fdsFor: (spec: EndpointSpec) => void }> {
+  const shm = await import('@vipc/shm');
+  const { readFrames, writeFrame } = await import('./control-socket.js');
+  const sock = await shm.connect(path, { timeoutMs: 20_000 });
+  let handler: ((msg: ToEndpoint) => void) | undefined;
+  const pending: ToEndpoint[] = [];
+  let received: number[] = [];
+  readFrames(sock, (m, fds) => {
+    // Ownership of received descriptors passes to the transport (it wraps the numbers again).
+    if (fds.length > 0) received = fds.map((f) => f.release());
+    const msg = m as ToEndpoint;
+    if (handler) handler(msg);
+    else pending.push(msg);
+  }).catch(() => process.exit(0)); // the coordinator went away
+  return {
+    send: (m) => writeFrame(sock, m),
+    onMessage: (h) => {
+      handler = h;
+      for (const m of pending.splice(0)) h(m);
+    },
+    exit: (code) => {
+      sock.close();
+      process.exit(code);
+    },
+    fdsFor: (spec) => {
+      if (received.length >= 3) spec.fds = { memory: received[0]!, kick: received[1]!, call: received[2]! };
+    },
+  };
 }
 
 function channel(): Channel {
@@ -79,8 +110,11 @@ function errorMessage(err: unknown): FromEndpoint {
   };
 }
 
-function start(): void {
-  const ch = channel();
+async function start(): Promise<void> {
+  const control = process.env.VIPC_BENCH_CONTROL;
+  const ch: Channel & { fdsFor?: (spec: EndpointSpec) => void } = control
+    ? await socketChannel(control)
+    : channel();
   let sender: SenderEndpoint | undefined;
   let receiver: ReceiverEndpoint | undefined;
   let failed = false;
@@ -99,6 +133,7 @@ function start(): void {
     (async () => {
       switch (msg.type) {
         case 'setup': {
+          ch.fdsFor?.(msg.spec);
           const transport = await loadTransport(msg.spec.transport);
           const ctx: EndpointContext = {
             spec: msg.spec,
@@ -135,4 +170,7 @@ function start(): void {
   });
 }
 
-start();
+start().catch((err) => {
+  process.stderr.write(`bench endpoint: ${(err as Error).message}\n`);
+  process.exit(1);
+});

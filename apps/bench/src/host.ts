@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type MessagePort, Worker } from 'node:worker_threads';
+import { readFrames, writeFrame } from './control-socket.js';
 import { BenchError } from './errors.js';
 import type { FromEndpoint, ToEndpoint } from './protocol.js';
 
@@ -24,8 +25,19 @@ export function endpointEntry(): string {
   );
 }
 
+/** An endpoint inside a container: started by `spawn`, controlled over a Unix socket it connects to. */
+export interface ContainerLaunch {
+  /** Starts `node <entry>` inside with these extra environment variables. */
+  spawn(entry: string, env: Record<string, string>): ChildProcess;
+  /** Control socket path (in a directory the container sees at the same path). */
+  socketPath: string;
+  /** @vipc/shm, loaded by the caller. */
+  shm: typeof import('@vipc/shm');
+}
+
 export interface HostOptions {
-  kind: 'process' | 'worker';
+  kind: 'process' | 'worker' | 'container';
+  container?: ContainerLaunch;
   /** Processes: descriptors to inherit as fd 4, 5, ... */
   fds?: number[];
   /** Workers: shared memory and a port (transferred). */
@@ -46,6 +58,10 @@ export class EndpointHost {
   readonly label: string;
   readonly #child: ChildProcess | undefined;
   readonly #worker: Worker | undefined;
+  #server: import('@vipc/shm').UnixServer | undefined;
+  #sock: import('@vipc/shm').UnixSocket | undefined;
+  readonly #outbox: ToEndpoint[] = [];
+  #fdsToSend: number[] = [];
   readonly #queue: FromEndpoint[] = [];
   readonly #waiters = new Set<Waiter>();
   #dead: Error | undefined;
@@ -59,7 +75,45 @@ export class EndpointHost {
     this.exited = new Promise((r) => {
       exited = r;
     });
-    if (options.kind === 'process') {
+    if (options.kind === 'container') {
+      const c = options.container;
+      if (c === undefined) throw new BenchError('PROTOCOL', 'container endpoint without launch options');
+      this.#fdsToSend = options.fds ?? [];
+      const server = c.shm.UnixServer.listen(c.socketPath, { removeStale: true });
+      this.#server = server;
+      server.on('connection', (sock: import('@vipc/shm').UnixSocket) => {
+        if (this.#sock !== undefined) {
+          sock.close();
+          return;
+        }
+        this.#sock = sock;
+        sock.on('error', () => {});
+        for (const m of this.#outbox.splice(0)) this.#write(m);
+        readFrames(sock, (m) => this.#deliver(m as FromEndpoint)).catch((err) =>
+          this.#die(
+            new BenchError('ENDPOINT_FAILED', `${this.label}: control socket: ${(err as Error).message}`),
+          ),
+        );
+      });
+      const child = c.spawn(entry, { VIPC_BENCH_CONTROL: c.socketPath });
+      this.#child = child;
+      child.stdout?.resume();
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (t: string) => {
+        this.#stderr = (this.#stderr + t).slice(-4000);
+      });
+      child.on('error', (err) => this.#die(err));
+      child.on('exit', (code, signal) => {
+        this.#die(
+          new BenchError(
+            'ENDPOINT_FAILED',
+            `${this.label} exited (${signal ?? `code ${code}`})${this.#tail()}`,
+          ),
+        );
+        this.#closeControl();
+        exited();
+      });
+    } else if (options.kind === 'process') {
       const extra = options.fds ?? [];
       const child = fork(entry, [], {
         stdio: ['ignore', 'ignore', 'pipe', 'ipc', ...extra],
@@ -138,9 +192,24 @@ export class EndpointHost {
     this.#waiters.clear();
   }
 
+  #write(msg: ToEndpoint): void {
+    const sock = this.#sock!;
+    const fds = this.#fdsToSend;
+    this.#fdsToSend = [];
+    writeFrame(sock, msg, fds); // the descriptors go with the first frame (setup)
+  }
+
+  #closeControl(): void {
+    this.#sock?.close();
+    this.#server?.close();
+  }
+
   send(msg: ToEndpoint): void {
     if (this.#dead) throw this.#dead;
-    if (this.#child) this.#child.send(msg);
+    if (this.#server) {
+      if (this.#sock) this.#write(msg);
+      else this.#outbox.push(msg);
+    } else if (this.#child) this.#child.send(msg);
     else this.#worker?.postMessage(msg);
   }
 

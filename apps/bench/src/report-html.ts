@@ -58,7 +58,8 @@ export function barChartSvg(o: ChartOptions): string {
   const x = (v: number) => labelW + ((Math.log10(v) - lo) / (hi - lo)) * plotW;
   const height = top + o.bars.length * rowH + 28;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="${escapeXml(o.title)}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<title>${escapeXml(o.title)}</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="8" y="20" font-size="14" font-weight="600">${escapeXml(o.title)}</text>`,
     `<text x="${width - 8}" y="20" text-anchor="end" fill="#555">${escapeXml(o.unit)}, log scale</text>`,
@@ -158,7 +159,7 @@ export function summarySvg(report: BenchReport): string {
     y += h;
     return g;
   });
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">\n${inner.join('\n')}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="vipc bench throughput" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">\n<title>vipc bench throughput</title>\n${inner.join('\n')}\n</svg>\n`;
 }
 
 function targetText(t: TargetResult): { value: string; mark: string; cls: string } {
@@ -233,11 +234,11 @@ const SELF_CHECK = `
     var el = document.getElementById('report-status');
     var charts = document.querySelectorAll('svg.chart');
     var bars = document.querySelectorAll('svg.chart rect.bar');
-    if (errors.length) { el.textContent = 'report-error: ' + errors.join('; '); el.className = 'fail'; return; }
+    if (errors.length) { el.textContent = \`report-error: \${errors.join('; ')}\`; el.className = 'fail'; return; }
     if (charts.length === 0 || bars.length === 0) { el.textContent = 'report-error: no charts rendered'; el.className = 'fail'; return; }
     var box = charts[0].getBoundingClientRect();
     if (!(box.width > 0 && box.height > 0)) { el.textContent = 'report-error: charts have no size'; el.className = 'fail'; return; }
-    el.textContent = 'report-ok: ' + charts.length + ' charts, ' + bars.length + ' bars';
+    el.textContent = \`report-ok: \${charts.length} charts, \${bars.length} bars\`;
     el.className = 'ok';
   }
   document.addEventListener('DOMContentLoaded', mark);

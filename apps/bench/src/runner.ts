@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { compareReports, evaluateTargets, fillRatios } from './analysis.js';
+import { launchContainer } from './container-setup.js';
 import {
   DEFAULT_SIZES,
   MAX_MESSAGE_SIZE,
@@ -146,6 +147,7 @@ export async function runTrial(
   }
   const cleanup = new Cleanup();
   const kind = scenario.endpoints === 'workers' ? 'worker' : 'process';
+  const inContainer = scenario.endpoints === 'host-container';
   const base: Omit<EndpointSpec, 'role'> = { transport, size };
   let portA: import('node:worker_threads').MessagePort | undefined;
   let portB: import('node:worker_threads').MessagePort | undefined;
@@ -206,7 +208,15 @@ export async function runTrial(
     cleanup.add(() => b.stop());
     b.send({ type: 'setup', spec: { ...base, role: 'b' } });
     const ready = await b.next('ready', READY_TIMEOUT_MS, signal);
-    const a = new EndpointHost(hostOptions(`${scenario.id} sender`, portA));
+    const aOptions = hostOptions(`${scenario.id} sender`, portA);
+    if (inContainer) {
+      // The sender (driver) runs inside a fresh container; the receiver on the host.
+      const c = await launchContainer(workDir, n);
+      cleanup.add(() => c.close());
+      aOptions.kind = 'container';
+      aOptions.container = c.launch;
+    }
+    const a = new EndpointHost(aOptions);
     cleanup.add(() => a.stop());
     const specA: EndpointSpec = { ...base, role: 'a' };
     if (ready.port !== undefined) specA.port = ready.port;

@@ -143,8 +143,11 @@ export const SCENARIOS: readonly Scenario[] = [
     label: 'vring split, poll, host-container',
     group: 'vipc',
     endpoints: 'host-container',
+    endpointTransport: 'vring',
+    vring: { layout: 'split', mode: 'poll', spinUs: 0 },
     needs: 'lxc',
-    description: 'split virtqueue between a host process and a process in an LXC container',
+    description:
+      'split virtqueue in a memfd shared by a host process and a process in an LXC container (fds passed over a bind-mounted socket), busy-polling',
   },
   {
     id: 'testpmd-testpmd',

@@ -1,3 +1,4 @@
+import { containerAvailability } from './container-setup.js';
 import type { VringParams } from './protocol.js';
 import type { Scenario } from './scenarios.js';
 import { loadVring, queueAddresses } from './vring-api.js';
@@ -88,9 +89,12 @@ export async function checkAvailability(s: Scenario): Promise<string | null> {
       return null;
     }
     case 'lxc': {
-      const lxc = await tryImport('@vipc/lxc');
-      if (typeof lxc === 'string') return lxc;
-      return 'the host-container scenario is not wired to @vipc/lxc in this version of @vipc/bench';
+      try {
+        await loadVring('split');
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return containerAvailability();
     }
     case 'dpdk':
       return dpdkAvailability();
