@@ -69,9 +69,11 @@ export {
   type ForwardCounters,
   type ForwardStats,
   latestPortStats,
+  type PortInfo,
   type PortStats,
   type PortSummaryEntry,
   parseForwardStats,
+  parsePortInfo,
   parsePortStats,
   parsePortSummary,
 } from './stats.js';

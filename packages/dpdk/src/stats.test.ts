@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DpdkError, latestPortStats, parseForwardStats, parsePortStats, parsePortSummary } from './index.js';
+import {
+  DpdkError,
+  latestPortStats,
+  parseForwardStats,
+  parsePortInfo,
+  parsePortStats,
+  parsePortSummary,
+} from './index.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), 'utf8');
 
@@ -90,6 +97,23 @@ describe('stats parsers on output captured from testpmd 22.11', () => {
     ]);
   });
 
+  it('show port info: link, driver, queues, MTU and every field', () => {
+    const info = parsePortInfo(fixture('port-info.txt'))!;
+    expect(info).toMatchObject({
+      port: 1,
+      mac: '0A:2A:9A:E0:DA:AB',
+      deviceName: 'net_virtio_user1',
+      driverName: 'net_virtio_user',
+      linkUp: false,
+      linkSpeed: 'None',
+      mtu: 1500,
+      rxQueues: 1,
+      txQueues: 1,
+    });
+    expect(info.fields.Devargs).toBe('path=/tmp/vipc-capture/vhi.sock,queues=1');
+    expect(parsePortInfo('Invalid port 9')).toBeUndefined();
+  });
+
   it('no block -> undefined / []; a truncated block is ignored; a malformed counter is a PARSE_ERROR', () => {
     expect(parseForwardStats('Bye...\n')).toBeUndefined();
     expect(parsePortStats('')).toEqual([]);
@@ -116,7 +140,9 @@ describe('stats parsers on output captured from testpmd 22.11', () => {
     fc.assert(
       fc.property(fc.oneof(mutated, fc.string({ maxLength: 2000 })), (text) => {
         if (Date.now() > deadline) return;
-        for (const f of [parseForwardStats, parsePortStats, parsePortSummary] as ((t: string) => unknown)[]) {
+        for (const f of [parseForwardStats, parsePortStats, parsePortSummary, parsePortInfo] as ((
+          t: string,
+        ) => unknown)[]) {
           try {
             f(text);
           } catch (e) {

@@ -224,3 +224,48 @@ export function parsePortSummary(text: string): PortSummaryEntry[] {
   }
   return out;
 }
+
+/** `show port info <id>`: the "Key: value" lines of the block, plus the fields most callers need. */
+export interface PortInfo {
+  port: number;
+  mac: string | undefined;
+  deviceName: string | undefined;
+  driverName: string | undefined;
+  linkUp: boolean | undefined;
+  linkSpeed: string | undefined;
+  mtu: number | undefined;
+  rxQueues: number | undefined;
+  txQueues: number | undefined;
+  /** Every "Key: value" line, verbatim. */
+  fields: Record<string, string>;
+}
+
+/** Parse `show port info <id>` output; undefined when there is no "Infos for port" block. */
+export function parsePortInfo(text: string): PortInfo | undefined {
+  const lines = cleanLines(text);
+  const head = lines.findIndex((l) => /^\*{5,} Infos for port (\d{1,5})\s+\*{5,}$/.test(l.trim()));
+  if (head < 0) return undefined;
+  const port = Number(/Infos for port (\d{1,5})/.exec(lines[head]!)![1]);
+  const fields: Record<string, string> = {};
+  for (const l of lines.slice(head + 1, head + 200)) {
+    const m = /^([A-Za-z][A-Za-z0-9 ()/_-]{0,80}?):\s?(.{0,200})$/.exec(l);
+    if (m && !(m[1]! in fields)) fields[m[1]!] = m[2]!.trim();
+  }
+  const num = (k: string) => {
+    const v = fields[k];
+    return v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : undefined;
+  };
+  const status = fields['Link status'];
+  return {
+    port,
+    mac: fields['MAC address'],
+    deviceName: fields['Device name'],
+    driverName: fields['Driver name'],
+    linkUp: status === undefined ? undefined : status === 'up',
+    linkSpeed: fields['Link speed'],
+    mtu: num('MTU'),
+    rxQueues: num('Current number of RX queues'),
+    txQueues: num('Current number of TX queues'),
+    fields,
+  };
+}

@@ -55,6 +55,12 @@ describe.skipIf(!have)('TestpmdController on the real testpmd prompt', () => {
     await ctl.portStart(port);
     const up = await ctl.waitForLinkUp(0);
     expect(up.driver).toBe('net_vhost');
+    expect(await ctl.portInfo(1)).toMatchObject({
+      port: 1,
+      deviceName: 'net_virtio_user1',
+      driverName: 'net_virtio_user',
+      linkUp: true,
+    });
     expect((await ctl.portSummary()).find((r) => r.port === 1)).toMatchObject({
       name: 'net_virtio_user1',
       driver: 'net_virtio_user',
@@ -106,6 +112,7 @@ describe.skipIf(!have)('TestpmdController on the real testpmd prompt', () => {
     });
     await expect(ctl.portAttach('net_nonexistent0')).rejects.toMatchObject({ code: 'COMMAND_FAILED' });
     await expect(ctl.portStart(7)).rejects.toMatchObject({ code: 'COMMAND_FAILED' });
+    await expect(ctl.portInfo(7)).rejects.toMatchObject({ code: 'COMMAND_FAILED' });
     await expect(ctl.command('show\nport')).rejects.toBeInstanceOf(DpdkError);
     await expect(ctl.setTxpkts(0)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     await expect(ctl.stop()).rejects.toMatchObject({ code: 'COMMAND_FAILED', message: /not started/ });

@@ -4,9 +4,11 @@ import { DpdkError } from './errors.js';
 import {
   cleanLines,
   type ForwardStats,
+  type PortInfo,
   type PortStats,
   type PortSummaryEntry,
   parseForwardStats,
+  parsePortInfo,
   parsePortStats,
   parsePortSummary,
 } from './stats.js';
@@ -283,6 +285,15 @@ export class TestpmdController {
   async clearPortStats(port: number | 'all' = 'all'): Promise<void> {
     checkPort(port);
     await this.command(`clear port stats ${port}`);
+  }
+
+  /** `show port info <id>`, parsed (link status, driver, queues, MTU, every field). */
+  async portInfo(port: number): Promise<PortInfo> {
+    checkPort(port);
+    const reply = await this.command(`show port info ${port}`);
+    const info = parsePortInfo(reply);
+    if (!info) throw new DpdkError('COMMAND_FAILED', `show port info ${port}: ${reply.trim()}`, { reply });
+    return info;
   }
 
   /** `show port summary all`, parsed. */
