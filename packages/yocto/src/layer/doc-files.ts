@@ -73,6 +73,9 @@ TEMPLATECONF=$PWD/${c.o.layerName}/conf/templates/default source ${r.coreRepos =
 bitbake ${hostImage(c)}
 \`\`\`
 
+Or with kas, when the layer is the root of its own repository:
+\`kas build ${c.o.layerName}/kas/${c.collection}.yml\`.
+
 The vipc CLI is not fetched by the layer: set \`${P}_CLI_SRC_URI\` (and
 \`${P}_CLI_SHA256\`) in \`local.conf\` to a tarball whose top directory \`package\`
 holds the CLI with its production \`node_modules\`, built for the target (it
