@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -21,6 +30,18 @@ import { bundleSource, leftoversOf, rootAvailable, runPair, testpmdAvailable } f
 const NOBODY = 65534;
 const root = rootAvailable();
 const have = testpmdAvailable();
+
+// /tmp/dpdk is the EAL's base runtime dir for users without XDG_RUNTIME_DIR; remove it if we made it
+const hadUserRuntimeBase = existsSync('/tmp/dpdk');
+afterAll(() => {
+  if (!hadUserRuntimeBase) {
+    try {
+      rmdirSync('/tmp/dpdk'); // only when empty: never touches another run's directories
+    } catch {
+      /* in use or gone */
+    }
+  }
+});
 
 let dir: string;
 let procs: DpdkProcess[] = [];
