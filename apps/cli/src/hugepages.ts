@@ -48,15 +48,18 @@ export async function reserveHugepages(plan: HugepagePlan, journal: Journal): Pr
         `${plan.count} hugepages are needed, ${current} are reserved`,
         `echo ${plan.count} > ${plan.sysfs}   (as root)`,
       );
-    await journal.step({ kind: 'hugepages', sysfs: plan.sysfs, previous: current, status: 'pending' }, () => {
-      writeFileSync(plan.sysfs, String(plan.count));
-      const now = Number(readFileSync(plan.sysfs, 'utf8').trim());
-      if (now < plan.count)
-        throw new CliError(
-          'FAILED',
-          `the kernel reserved only ${now} of ${plan.count} hugepages (memory is fragmented or short)`,
-        );
-    });
+    await journal.step(
+      { kind: 'hugepages', sysfs: plan.sysfs, previous: current, reserved: plan.count, status: 'pending' },
+      () => {
+        writeFileSync(plan.sysfs, String(plan.count));
+        const now = Number(readFileSync(plan.sysfs, 'utf8').trim());
+        if (now < plan.count)
+          throw new CliError(
+            'FAILED',
+            `the kernel reserved only ${now} of ${plan.count} hugepages (memory is fragmented or short)`,
+          );
+      },
+    );
   }
   if (!hugetlbfsMounts().some((m) => m.target === plan.mount)) {
     if (!existsSync(plan.mount))

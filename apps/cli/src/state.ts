@@ -36,7 +36,8 @@ export type Resource =
     }
   | { kind: 'container'; name: string; lxcPath: string; statusFile?: string; status: ResourceStatus }
   | { kind: 'mount'; target: string; status: ResourceStatus }
-  | { kind: 'hugepages'; sysfs: string; previous: number; status: ResourceStatus }
+  /** Pages we added to the pool: `down` gives back `reserved - previous` (others may have changed it since). */
+  | { kind: 'hugepages'; sysfs: string; previous: number; reserved: number; status: ResourceStatus }
   | { kind: 'hugepage-files'; dir: string; prefix: string; status: ResourceStatus }
   /** The EAL runtime directory of a DPDK --file-prefix (/var/run/dpdk/PREFIX for root). */
   | { kind: 'dpdk-runtime'; prefix: string; status: ResourceStatus };

@@ -4,7 +4,7 @@
  * teardown, and after a `vipc up` that crashed half-way.
  */
 import { execFile } from 'node:child_process';
-import { lstatSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { findTagged, isSameProcess, processStartTime, type Resource, type State } from './state.js';
@@ -108,9 +108,19 @@ async function undo(r: Resource): Promise<'removed' | 'absent'> {
         throw new Error(msg.trim() || (err as Error).message);
       }
     }
-    case 'hugepages':
-      writeFileSync(r.sysfs, String(r.previous));
+    case 'hugepages': {
+      const added = r.reserved - r.previous;
+      if (r.status === 'pending' || added <= 0) {
+        // Crashed between the record and the write: give back at most what we asked for.
+        const now = Number(readFileSync(r.sysfs, 'utf8').trim());
+        if (now <= r.previous) return 'absent';
+        writeFileSync(r.sysfs, String(Math.max(r.previous, now - Math.max(added, 0))));
+        return 'removed';
+      }
+      const now = Number(readFileSync(r.sysfs, 'utf8').trim());
+      writeFileSync(r.sysfs, String(Math.max(0, now - added)));
       return 'removed';
+    }
     case 'dpdk-runtime': {
       const { removeRuntimeDir } = await import('@vipc/dpdk');
       return removeRuntimeDir(r.prefix) ? 'removed' : 'absent';

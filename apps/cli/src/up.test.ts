@@ -227,3 +227,57 @@ describe('vipc up / status / down with vipc endpoints in a container', () => {
     },
   );
 });
+
+describe('vipc up with hugepages', () => {
+  const testpmd = peerTest({ ...TESTPMD, available: TESTPMD.available && process.getuid?.() === 0 });
+  const sysfs = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
+
+  testpmd('reserves pages and mounts hugetlbfs for a hugepage testpmd, and down gives both back', () => {
+    const mount = join(dir, 'huge');
+    const before = Number(readFileSync(sysfs, 'utf8'));
+    const file = join(dir, 'huge.yaml');
+    writeFileSync(
+      file,
+      `version: 1
+name: ${name}
+socketDir: ${socketDir}
+hugepages:
+  pageSize: 2M
+  count: ${Math.max(before, 48)}
+  mount: ${mount}
+links:
+  - name: l0
+endpoints:
+  - name: pmd-rx
+    kind: dpdk
+    link: l0
+    role: backend
+    forwardMode: rxonly
+    memoryMb: 64
+    useHugepages: true
+  - name: pmd-tx
+    kind: dpdk
+    link: l0
+    role: frontend
+    forwardMode: txonly
+`,
+    );
+    const up = vipc(['up', file, '--json', '--timeout', '90'], { env });
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(/link-up: link=l0/);
+    const kinds = JSON.parse(up.stdout).resources.map((r: { kind: string }) => r.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['mount', 'hugepage-files', 'dpdk-runtime']));
+    if (before < 48) expect(kinds).toContain('hugepages');
+    expect(readFileSync('/proc/mounts', 'utf8')).toContain(` ${mount} hugetlbfs `);
+    expect(readdirSync(mount).some((f) => f.startsWith(tags[0]!))).toBe(true);
+
+    const down = vipc(['down'], { env });
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stderr).toMatch(new RegExp(`mount ${mount}: removed`));
+    // The pool is shared with other processes (and other tests): down gives back what up added.
+    if (before < 48) expect(down.stderr).toMatch(/hugepage reservation .*: removed/);
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(` ${mount} `);
+    expect(existsSync(mount)).toBe(false);
+    nothingLeft();
+  });
+});

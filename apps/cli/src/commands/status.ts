@@ -98,7 +98,7 @@ export async function run(ctx: CommandContext): Promise<number> {
                 : r.kind === 'mount'
                   ? `hugetlbfs mount ${r.target}`
                   : r.kind === 'hugepages'
-                    ? `hugepages ${r.sysfs} (was ${r.previous})`
+                    ? `hugepages ${r.sysfs}: ${Number(r.reserved) - Number(r.previous)} reserved by this topology`
                     : r.kind === 'dpdk-runtime'
                       ? `DPDK runtime directory of ${r.prefix}`
                       : `hugepage files ${r.dir}/${r.prefix}*`;
