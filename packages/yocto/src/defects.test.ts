@@ -251,6 +251,17 @@ describe('release differences', () => {
       expect(uses).toBe(l.release === 'scarthgap');
     }
   });
+  it('the hardening includes are required only where OE-core does not already (all but wrynose)', () => {
+    for (const l of layers) {
+      const conf = l.files.find((f) => /^conf\/distro\/[^/]+\.conf$/.test(f.path))!.content;
+      const requires = /^require conf\/distro\/include\/security_flags\.inc$/m.test(conf);
+      expect({ release: l.release, requires }).toEqual({
+        release: l.release,
+        requires: !RELEASE_INFO[l.release].coreHardeningDefaults,
+      });
+    }
+    expect(RELEASE_INFO.wrynose.coreHardeningDefaults).toBe(true);
+  });
   it('the LXC series of each release is named in the lxc bbappend', () => {
     for (const l of layers)
       expect(file(l.files, 'recipes-containers/lxc/lxc_%.bbappend')).toContain(

@@ -35,6 +35,12 @@ export interface ReleaseInfo {
    * the variable is in BB_RENAMED_VARIABLES and setting it is an error.
    */
   tclibcAppend: boolean;
+  /**
+   * OE-core's defaultsetup.conf already requires no-static-libs.inc,
+   * security_flags.inc and yocto-uninative.inc and inherits uninative (wrynose):
+   * a distro requiring them again gets "Duplicate inclusion" warnings.
+   */
+  coreHardeningDefaults: boolean;
 }
 
 export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
@@ -48,6 +54,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     branch: 'scarthgap',
     coreRepos: 'poky',
     tclibcAppend: true,
+    coreHardeningDefaults: false,
   },
   styhead: {
     name: 'styhead',
@@ -59,6 +66,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     branch: 'styhead',
     coreRepos: 'poky',
     tclibcAppend: false,
+    coreHardeningDefaults: false,
   },
   walnascar: {
     name: 'walnascar',
@@ -70,6 +78,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     branch: 'walnascar',
     coreRepos: 'poky',
     tclibcAppend: false,
+    coreHardeningDefaults: false,
   },
   whinlatter: {
     name: 'whinlatter',
@@ -81,6 +90,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     branch: 'whinlatter',
     coreRepos: 'split',
     tclibcAppend: false,
+    coreHardeningDefaults: false,
   },
   wrynose: {
     name: 'wrynose',
@@ -92,6 +102,7 @@ export const RELEASE_INFO: Readonly<Record<Release, ReleaseInfo>> = {
     branch: 'wrynose',
     coreRepos: 'split',
     tclibcAppend: false,
+    coreHardeningDefaults: true,
   },
 };
 

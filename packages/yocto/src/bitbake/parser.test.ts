@@ -180,7 +180,9 @@ describe('functions and directives', () => {
   });
 
   it('allows only configuration statements in .conf files', () => {
-    expect(codes('require conf/x.inc\ninclude y.inc\nA ?= "1"\nexport B\n', 'conf')).toEqual([]);
+    expect(
+      codes('require conf/x.inc\ninclude y.inc\ninclude_all conf/z.inc\nA ?= "1"\nexport B\n', 'conf'),
+    ).toEqual([]);
     expect(codes('inherit foo\n', 'conf')).toEqual(['NOT_ALLOWED_IN_CONF']);
     expect(codes('do_x() {\n}\n', 'conf')).toEqual(['NOT_ALLOWED_IN_CONF', 'UNPARSED_LINE']);
   });

@@ -69,6 +69,7 @@ export interface PythonDef {
 export interface Directive {
   type:
     | 'include'
+    | 'include_all'
     | 'require'
     | 'inherit'
     | 'inherit_defer'
@@ -220,6 +221,7 @@ const PY_BODY = /^(\s+.*)?$|^#/;
 /** ConfHandler's directives, in its order: [pattern, statement type, only in .conf (addpylib)]. */
 const SIMPLE_DIRECTIVES: ReadonlyArray<readonly [RegExp, Directive['type'], boolean]> = [
   [/^include\s+(.+)/, 'include', false],
+  [/^include_all\s+(.+)/, 'include_all', false],
   [/^require\s+(.+)/, 'require', false],
   [/^export\s+([a-zA-Z0-9\-_+.${}/~]+)$/, 'export', false],
   [/^unset\s+([a-zA-Z0-9\-_+.${}/~]+)$/, 'unset', false],

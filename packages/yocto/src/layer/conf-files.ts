@@ -81,6 +81,20 @@ INHERIT += "${c.collection}-sanity"
   };
 }
 
+function hardening(c: LayerContext): string {
+  if (c.release.coreHardeningDefaults)
+    return `# Sanity knobs: OE-core's defaultsetup.conf already brings no static libraries,
+# hardened compiler flags and uninative on ${c.release.name}; nothing to add.
+`;
+  return `# Sanity knobs: no static libraries, hardened compiler flags and a
+# reproducible native glibc (uninative), as the reference distro does.
+require conf/distro/include/no-static-libs.inc
+require conf/distro/include/security_flags.inc
+require conf/distro/include/yocto-uninative.inc
+INHERIT += "uninative"
+`;
+}
+
 export function distroConf(c: LayerContext): LayerFile {
   return {
     path: `conf/distro/${c.o.distro}.conf`,
@@ -94,12 +108,8 @@ MAINTAINER = "${c.o.maintainer.name} <${c.o.maintainer.email}>"
 
 require conf/distro/include/${c.collection}.inc
 
-# Sanity knobs: no static libraries, hardened compiler flags and a
-# reproducible native glibc (uninative), as the reference distro does.
-require conf/distro/include/no-static-libs.inc
-require conf/distro/include/security_flags.inc
-require conf/distro/include/yocto-uninative.inc
-INHERIT += "uninative"
+${hardening(c)}
+# QA warnings that hide real packaging bugs are errors here.
 WARN_TO_ERROR_QA = "already-stripped compile-host-path install-host-path \\
                     installed-vs-shipped ldflags pn-overrides rpaths staticdev \\
                     unknown-configure-option useless-rpaths"
