@@ -163,8 +163,7 @@ export class PackedDeviceQueue {
     let writableLength = 0;
     let nReadable = 0;
     const bytes: Uint8Array[] = [];
-    const offsets: number[] = [];
-    const lengths: number[] = [];
+    const spans: number[] = [];
     const start = this.#nextAvail;
     const add = (lo: number, hi: number, len: number, writable: boolean, where: string) => {
       if (writable) {
@@ -184,8 +183,7 @@ export class PackedDeviceQueue {
       if (e === undefined)
         this.#fail('ADDRESS_OUT_OF_BOUNDS', `${where} (${addrText(lo, hi)}+${len}) is outside guest memory`);
       bytes.push(e.bytes);
-      offsets.push(memory.resolvedOffset);
-      lengths.push(len);
+      spans.push(memory.resolvedOffset, len);
     };
     for (;;) {
       if (count >= room) {
@@ -270,17 +268,7 @@ export class PackedDeviceQueue {
     this.#chainDescs[id] = count;
     this.#inflightDescs += count;
     [this.#nextAvail, this.#availWrap] = advance(this.#nextAvail, this.#availWrap, count, n);
-    return new DescriptorChain(
-      id,
-      count,
-      this.#gen,
-      bytes,
-      offsets,
-      lengths,
-      nReadable,
-      readableLength,
-      writableLength,
-    );
+    return new DescriptorChain(id, count, this.#gen, bytes, spans, nReadable, readableLength, writableLength);
   }
 
   /** Records a used element for buffer id `head` (visible at the next publishUsed()). */

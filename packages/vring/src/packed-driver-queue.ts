@@ -23,7 +23,7 @@ import { checkPosition } from './packed-device-queue.js';
 import { checkPackedSize } from './packed-layout.js';
 import type { QueueState } from './queue-state.js';
 import { assertLittleEndian, toBigAddress, u32View } from './ring-views.js';
-import { type AddOptions, checkBuffers, type DriverBuffer, type UsedBuffer } from './split-driver-queue.js';
+import { type AddOptions, CheckedBuffers, type DriverBuffer, type UsedBuffer } from './split-driver-queue.js';
 
 /**
  * The driver side of a packed virtqueue (2.8), with the same methods as
@@ -65,6 +65,7 @@ export class PackedDriverQueue {
   #callbacks = true;
   #eventWritten = -1;
   #broken: VringError | null = null;
+  #scratch = new CheckedBuffers();
 
   constructor(opts: PackedQueueOptions) {
     assertLittleEndian();
@@ -162,8 +163,8 @@ export class PackedDriverQueue {
 
   add(buffers: readonly DriverBuffer[], token?: unknown, options?: AddOptions): number {
     this.#refresh();
-    const c = checkBuffers(this.memory, buffers);
-    let k = c.len.length;
+    const c = this.#scratch.fill(this.memory, buffers);
+    let k = c.count;
     let indirect: { lo: number; hi: number; len: number } | undefined;
     if (options?.indirectTable !== undefined) {
       if (!this.features.indirect) {

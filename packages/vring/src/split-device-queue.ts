@@ -212,8 +212,7 @@ export class SplitDeviceQueue {
     let nReadable = 0;
     let count = 0;
     const bytes: Uint8Array[] = [];
-    const offsets: number[] = [];
-    const lengths: number[] = [];
+    const spans: number[] = [];
     for (;;) {
       if (++hops > maxHops) {
         this.#fail(
@@ -301,8 +300,7 @@ export class SplitDeviceQueue {
         );
       }
       bytes.push(e.bytes);
-      offsets.push(memory.resolvedOffset);
-      lengths.push(len);
+      spans.push(memory.resolvedOffset, len);
       if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
       if (next >= tableSize) {
         this.#fail(
@@ -317,8 +315,7 @@ export class SplitDeviceQueue {
       count,
       this.#gen,
       bytes,
-      offsets,
-      lengths,
+      spans,
       nReadable,
       readableLength,
       writableLength,

@@ -49,61 +49,81 @@ export interface AddOptions {
 
 const TWO_32 = 4294967296;
 
-/** @internal Validated buffer list as lo/hi words. */
-export interface CheckedBuffers {
-  lo: number[];
-  hi: number[];
-  len: number[];
-  writable: boolean[];
-  writableBytes: number;
-}
+/**
+ * @internal Validated buffer list as lo/hi words, in typed arrays reused from
+ * one add() to the next (no allocation on the hot path).
+ */
+export class CheckedBuffers {
+  lo = new Uint32Array(8);
+  hi = new Uint32Array(8);
+  len = new Uint32Array(8);
+  writable = new Uint8Array(8);
+  count = 0;
+  writableBytes = 0;
 
-/** @internal Caller-side checks shared by both driver queues (no queue state changes). */
-export function checkBuffers(memory: GuestMemory, buffers: readonly DriverBuffer[]): CheckedBuffers {
-  if (!Array.isArray(buffers) || buffers.length === 0) {
-    throw new VringError('INVALID_ARGUMENT', 'a chain needs at least one buffer');
+  /** Caller-side checks shared by both driver queues (no queue state changes). */
+  fill(memory: GuestMemory, buffers: readonly DriverBuffer[]): this {
+    if (!Array.isArray(buffers) || buffers.length === 0) {
+      throw new VringError('INVALID_ARGUMENT', 'a chain needs at least one buffer');
+    }
+    const k = buffers.length;
+    if (k > this.lo.length) {
+      const cap = Math.max(k, 2 * this.lo.length);
+      this.lo = new Uint32Array(cap);
+      this.hi = new Uint32Array(cap);
+      this.len = new Uint32Array(cap);
+      this.writable = new Uint8Array(cap);
+    }
+    let total = 0;
+    let sawWritable = false;
+    let writableBytes = 0;
+    for (let i = 0; i < k; i++) {
+      const b = buffers[i]!;
+      const len = b.len;
+      if (!Number.isInteger(len) || len < 0 || len > 0xffffffff) {
+        throw new VringError('INVALID_ARGUMENT', `buffer ${i}: len must be a u32 (got ${String(len)})`);
+      }
+      const addr = b.addr;
+      let lo: number;
+      let hi: number;
+      if (
+        typeof addr === 'number' &&
+        addr >= 0 &&
+        addr <= Number.MAX_SAFE_INTEGER &&
+        Number.isInteger(addr)
+      ) {
+        lo = addr % TWO_32;
+        hi = (addr - lo) / TWO_32;
+      } else {
+        const a = toBigAddress(addr, `buffer ${i} addr`);
+        lo = Number(a & 0xffffffffn);
+        hi = Number(a >> 32n);
+      }
+      if (memory.resolve(lo, hi, len) === undefined) {
+        throw new VringError(
+          'ADDRESS_OUT_OF_BOUNDS',
+          `buffer ${i} (${String(addr)}+${len}) is not inside one region of guest memory`,
+        );
+      }
+      const w = b.writable === true;
+      if (w) {
+        sawWritable = true;
+        writableBytes += len;
+      } else if (sawWritable) {
+        throw new VringError('INVALID_ARGUMENT', `buffer ${i} is device-readable but follows a writable one`);
+      }
+      total += len;
+      if (total > MAX_CHAIN_BYTES)
+        throw new VringError('INVALID_ARGUMENT', 'a chain may not exceed 2^32 bytes');
+      this.lo[i] = lo;
+      this.hi[i] = hi;
+      this.len[i] = len;
+      this.writable[i] = w ? 1 : 0;
+    }
+    this.count = k;
+    this.writableBytes = writableBytes;
+    return this;
   }
-  const out: CheckedBuffers = { lo: [], hi: [], len: [], writable: [], writableBytes: 0 };
-  let total = 0;
-  let sawWritable = false;
-  for (let i = 0; i < buffers.length; i++) {
-    const b = buffers[i]!;
-    const len = b.len;
-    if (!Number.isInteger(len) || len < 0 || len > 0xffffffff) {
-      throw new VringError('INVALID_ARGUMENT', `buffer ${i}: len must be a u32 (got ${String(len)})`);
-    }
-    let lo: number;
-    let hi: number;
-    if (typeof b.addr === 'number' && Number.isSafeInteger(b.addr) && b.addr >= 0) {
-      lo = b.addr % TWO_32;
-      hi = Math.floor(b.addr / TWO_32);
-    } else {
-      const a = toBigAddress(b.addr, `buffer ${i} addr`);
-      lo = Number(a & 0xffffffffn);
-      hi = Number(a >> 32n);
-    }
-    if (memory.resolve(lo, hi, len) === undefined) {
-      throw new VringError(
-        'ADDRESS_OUT_OF_BOUNDS',
-        `buffer ${i} (${String(b.addr)}+${len}) is not inside one region of guest memory`,
-      );
-    }
-    const w = b.writable === true;
-    if (w) {
-      sawWritable = true;
-      out.writableBytes += len;
-    } else if (sawWritable) {
-      throw new VringError('INVALID_ARGUMENT', `buffer ${i} is device-readable but follows a writable one`);
-    }
-    total += len;
-    if (total > MAX_CHAIN_BYTES)
-      throw new VringError('INVALID_ARGUMENT', 'a chain may not exceed 2^32 bytes');
-    out.lo.push(lo);
-    out.hi.push(hi);
-    out.len.push(len);
-    out.writable.push(w);
-  }
-  return out;
 }
 
 /**
@@ -147,6 +167,7 @@ export class SplitDriverQueue {
   #callbacks = true;
   #usedEventWritten = -1;
   #broken: VringError | null = null;
+  #scratch = new CheckedBuffers();
 
   constructor(opts: SplitQueueOptions) {
     assertLittleEndian();
@@ -257,8 +278,8 @@ export class SplitDriverQueue {
    */
   add(buffers: readonly DriverBuffer[], token?: unknown, options?: AddOptions): number {
     this.#refresh();
-    const c = checkBuffers(this.memory, buffers);
-    const k = c.len.length;
+    const c = this.#scratch.fill(this.memory, buffers);
+    const k = c.count;
     if (options?.indirectTable !== undefined) {
       if (!this.features.indirect) {
         throw new VringError(

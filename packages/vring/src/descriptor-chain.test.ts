@@ -1,0 +1,56 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { copy } from './descriptor-chain.js';
+import { splitRig } from './test-rig.js';
+
+describe('DescriptorChain copies', () => {
+  it('property: copy() equals a byte-by-byte copy for any alignment and length', () => {
+    const a = new Uint8Array(new ArrayBuffer(4096), 3, 4000);
+    const b = new Uint8Array(new SharedArrayBuffer(4096), 4, 4000);
+    for (let i = 0; i < a.length; i++) a[i] = (i * 7 + 1) & 0xff;
+    fc.assert(
+      fc.property(fc.nat(1500), fc.nat(1500), fc.nat(1200), fc.boolean(), (fo, to, n, ab) => {
+        const [src, dst] = ab ? [a, b] : [b, a];
+        src.forEach((_, i) => {
+          src[i] = (i * 13 + fo) & 0xff;
+        });
+        const want = Array.from(dst);
+        for (let i = 0; i < n; i++) want[to + i] = src[fo + i]!;
+        copy(src, fo, dst, to, n);
+        expect(Array.from(dst)).toEqual(want);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('read, readInto and write across several buffers, with offsets', () => {
+    const r = splitRig({ size: 8 });
+    const text = 'the quick brown fox jumps over the lazy dog';
+    const bytes = new TextEncoder().encode(text);
+    r.bytes.set(bytes, r.off(r.data));
+    r.driver.add([
+      { addr: r.data, len: 10 },
+      { addr: r.data + 10n, len: 1 },
+      { addr: r.data + 11n, len: bytes.length - 11 },
+      { addr: r.data + 1024n, len: 5, writable: true },
+      { addr: r.data + 2048n + 1n, len: 300, writable: true },
+    ]);
+    r.driver.publish();
+    const c = r.device.pop()!;
+    expect(new TextDecoder().decode(c.read())).toBe(text);
+    const small = new Uint8Array(12);
+    expect(new TextDecoder().decode(c.read(small))).toBe(text.slice(0, 12));
+    const big = new Uint8Array(100);
+    expect(c.readInto(big, 50)).toBe(bytes.length);
+    expect(new TextDecoder().decode(big.subarray(50, 50 + bytes.length))).toBe(text);
+    expect(c.readInto(big, 90)).toBe(10);
+    const reply = Uint8Array.from({ length: 400 }, (_, i) => i & 0xff);
+    expect(c.write(reply, 3)).toBe(302);
+    expect(Array.from(r.bytes.subarray(r.off(r.data + 1024n), r.off(r.data + 1024n) + 5))).toEqual([
+      0, 0, 0, 0, 1,
+    ]);
+    expect(r.bytes[r.off(r.data + 2049n)]).toBe(2);
+    expect(r.bytes[r.off(r.data + 2049n) + 299]).toBe(301 & 0xff);
+    expect(c.write(reply, 305)).toBe(0);
+  });
+});
