@@ -3,9 +3,12 @@
  * exchange messages. Everything above (demo, send, recv, up's endpoints) sees
  * only `MessageLink`.
  *
- * A message is one virtio-net frame (the 12-byte virtio_net_hdr is added and
- * removed by @vipc/vhost-user), so either end interoperates with DPDK:
+ * A message is one raw virtio-net frame (the 12-byte virtio_net_hdr is added
+ * and removed by @vipc/vhost-user), so either end interoperates with DPDK:
  * our back-end with testpmd's net_virtio_user, our front-end with net_vhost.
+ * That is why this sits on VirtioNetDevice / VirtioNetDriver and not on
+ * @vipc/vhost-user's MessageChannel, whose 8-byte message header would make
+ * every DPDK frame "invalid" and put a header on every frame DPDK counts.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection, VhostUserListener } from '@vipc/vhost-user';
@@ -53,19 +56,31 @@ async function load(): Promise<VhostUser> {
 }
 
 /**
- * Received messages, in order, for a consumer that iterates. The rings are
- * drained as frames arrive (the views are only valid during the callback), so
- * messages are copied here; the iterator ends when the link closes.
+ * Received messages, in order, for a consumer that iterates. Frames are copied
+ * out of the ring as they arrive (the views are only valid during the
+ * callback); above HIGH_WATER queued messages the device or driver is paused,
+ * so a slow consumer (a slow reader of `vipc recv`'s stdout) slows the sender
+ * through the ring instead of growing memory. The iterator ends when the link
+ * closes.
  */
+const HIGH_WATER = 1024;
+
 class Inbox implements AsyncIterable<Uint8Array> {
   #items: Uint8Array[] = [];
   #head = 0;
   #wake: (() => void) | undefined;
   #ended = false;
   #error: Error | undefined;
+  #paused = false;
+
+  constructor(readonly flow: { pause(): void; resume(): void }) {}
 
   push(frame: Uint8Array): void {
     this.#items.push(Uint8Array.prototype.slice.call(frame));
+    if (!this.#paused && this.#items.length - this.#head >= HIGH_WATER) {
+      this.#paused = true;
+      this.flow.pause();
+    }
     this.#notify();
   }
 
@@ -89,6 +104,10 @@ class Inbox implements AsyncIterable<Uint8Array> {
         if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
           this.#items = this.#items.slice(this.#head);
           this.#head = 0;
+        }
+        if (this.#paused && this.#items.length - this.#head <= HIGH_WATER / 2) {
+          this.#paused = false;
+          this.flow.resume();
         }
         yield item;
         continue;
@@ -130,7 +149,7 @@ async function until(
 async function openBackend(vu: VhostUser, o: LinkOptions): Promise<MessageLink> {
   const device = new vu.VirtioNetDevice({ queuePairs: o.queues });
   const backend = new vu.VhostUserBackend({ device, mode: o.mode });
-  const inbox = new Inbox();
+  const inbox = new Inbox({ pause: () => device.pause(0), resume: () => device.resume(0) });
   let problem: Error | undefined;
   backend.on('connection-error', (e: Error) => {
     problem = e;
@@ -256,7 +275,7 @@ async function openFrontend(vu: VhostUser, o: LinkOptions): Promise<MessageLink>
   }
   const front = fe;
   const driver = new vu.VirtioNetDriver(front, { mode: o.mode });
-  const inbox = new Inbox();
+  const inbox = new Inbox({ pause: () => driver.pause(), resume: () => driver.resume() });
   driver.onFrame = (frame) => inbox.push(frame);
   let gone = false;
   let broken: Error | undefined;

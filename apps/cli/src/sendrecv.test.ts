@@ -83,6 +83,24 @@ describe('vipc send -> vipc recv', () => {
     expect(JSON.parse(snd.out.stdout)).toMatchObject({ ok: true, sent: 2000, bytes: 2000 * 256 });
   });
 
+  it('a reader that stops reading slows the sender down; nothing is lost or reordered', async () => {
+    const s = sock();
+    const N = 30_000;
+    const r = recv(['--socket', s, '--listen']);
+    r.child.stdout!.pause(); // our pipe fills, then recv's inbox, then the ring
+    await waitFor('the socket', () => existsSync(s));
+    const lines = Array.from({ length: N }, (_, i) => `line ${i} ${'x'.repeat(i % 50)}`);
+    const snd = vipcSpawn(['send', '--socket', s, '--json']);
+    running.push(snd);
+    snd.child.stdin!.end(`${lines.join('\n')}\n`);
+    await waitFor('the sender to be connected', () => /link up/.test(snd.out.stderr) || undefined);
+    r.child.stdout!.resume();
+    expect(await snd.exit).toBe(0);
+    expect(JSON.parse(snd.out.stdout)).toMatchObject({ sent: N });
+    expect(await r.exit).toBe(0);
+    expect(r.out.stdout).toBe(`${lines.join('\n')}\n`);
+  });
+
   it('recv without --count ends when the sender leaves, with what it got', async () => {
     const s = sock();
     const r = recv(['--socket', s, '--listen', '--json']);
