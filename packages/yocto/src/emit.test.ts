@@ -181,6 +181,8 @@ describe('input validation', () => {
     expect(bad({ distro: 'My Distro' })).toBe('INVALID_OPTIONS');
     expect(bad({ initSystem: 'openrc' })).toBe('INVALID_OPTIONS');
     expect(bad({ maintainer: { name: 'x', email: 'nope' } })).toBe('INVALID_OPTIONS');
+    expect(bad({ machine: 5 })).toBe('INVALID_OPTIONS');
+    expect(bad({ maintainer: { name: 7, email: 'a@b.org' } })).toBe('INVALID_OPTIONS');
     expect(bad({ release: 'wrynose' })).toBe('none');
   });
 

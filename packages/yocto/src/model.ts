@@ -214,8 +214,71 @@ function checkPath(issues: string[], field: string, p: string): void {
   else if (p.split('/').includes('..')) issues.push(`${field}: '${p}' must not contain '..'`);
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The JavaScript shape (objects, arrays, strings, numbers) before any field check: input may come from JSON. */
+function checkShape(t: unknown): void {
+  const issues: string[] = [];
+  const str = (v: unknown, f: string) => typeof v === 'string' || issues.push(`${f}: must be a string`);
+  const num = (v: unknown, f: string) => typeof v === 'number' || issues.push(`${f}: must be a number`);
+  const obj = (v: unknown, f: string): v is Record<string, unknown> =>
+    isObject(v) || !issues.push(`${f}: must be an object`);
+  const arr = (v: unknown, f: string): v is unknown[] =>
+    Array.isArray(v) || !issues.push(`${f}: must be a list`);
+  const endpoint = (e: unknown, f: string) => {
+    if (!obj(e, f)) return;
+    str(e.kind, `${f}.kind`);
+    str(e.link, `${f}.link`);
+    str(e.role, `${f}.role`);
+    if (e.kind === 'dpdk') {
+      str(e.forwardMode, `${f}.forwardMode`);
+      num(e.memoryMb, `${f}.memoryMb`);
+    } else str(e.action, `${f}.action`);
+  };
+  if (obj(t, 'topology')) {
+    str(t.name, 'name');
+    str(t.socketDir, 'socketDir');
+    if (t.hugepages !== undefined && obj(t.hugepages, 'hugepages')) {
+      str(t.hugepages.pageSize, 'hugepages.pageSize');
+      num(t.hugepages.count, 'hugepages.count');
+      str(t.hugepages.mount, 'hugepages.mount');
+    }
+    if (arr(t.links, 'links'))
+      t.links.forEach((l, i) => {
+        if (!obj(l, `links[${i}]`)) return;
+        str(l.name, `links[${i}].name`);
+        str(l.socket, `links[${i}].socket`);
+        for (const k of ['queues', 'queueSize']) num(l[k], `links[${i}].${k}`);
+      });
+    if (arr(t.endpoints, 'endpoints'))
+      t.endpoints.forEach((e, i) => {
+        if (!obj(e, `endpoints[${i}]`)) return;
+        str(e.name, `endpoints[${i}].name`);
+        endpoint(e.endpoint, `endpoints[${i}].endpoint`);
+      });
+    if (arr(t.containers, 'containers'))
+      t.containers.forEach((c, i) => {
+        const f = `containers[${i}]`;
+        if (!obj(c, f)) return;
+        str(c.name, `${f}.name`);
+        endpoint(c.endpoint, `${f}.endpoint`);
+        if (arr(c.packages, `${f}.packages`)) c.packages.forEach((p, j) => str(p, `${f}.packages[${j}]`));
+        if (arr(c.mounts, `${f}.mounts`))
+          c.mounts.forEach((m, j) => {
+            if (!obj(m, `${f}.mounts[${j}]`)) return;
+            str(m.source, `${f}.mounts[${j}].source`);
+            str(m.target, `${f}.mounts[${j}].target`);
+          });
+        if (c.memoryLimitMb !== undefined) num(c.memoryLimitMb, `${f}.memoryLimitMb`);
+      });
+  }
+  if (issues.length > 0) throw new YoctoError('INVALID_TOPOLOGY', 'invalid topology', issues);
+}
+
 /** Checks a topology; throws YoctoError('INVALID_TOPOLOGY') listing every problem. */
 export function validateTopology(t: YoctoTopology): void {
+  checkShape(t);
   const issues: string[] = [];
   if (!NAME.test(t.name)) issues.push(`name: '${t.name}' must be lowercase letters, digits and -`);
   checkPath(issues, 'socketDir', t.socketDir);
@@ -304,6 +367,19 @@ export function resolveOptions(options: Partial<LayerOptions> = {}): LayerOption
     maintainer: { ...DEFAULT_LAYER_OPTIONS.maintainer, ...(options.maintainer ?? {}) },
   };
   const issues: string[] = [];
+  for (const k of [
+    'layerName',
+    'release',
+    'machine',
+    'distro',
+    'initSystem',
+    'kernelRecipe',
+    'vipcVersion',
+  ] as const)
+    if (typeof o[k] !== 'string') issues.push(`${k}: must be a string`);
+  if (typeof o.maintainer.name !== 'string' || typeof o.maintainer.email !== 'string')
+    issues.push('maintainer: name and email must be strings');
+  if (issues.length > 0) throw new YoctoError('INVALID_OPTIONS', 'invalid layer options', issues);
   if (!LAYER_NAME.test(o.layerName))
     issues.push(`layerName: '${o.layerName}' must be meta-<name> (lowercase letters, digits and -)`);
   if (!RELEASES.includes(o.release))
