@@ -263,7 +263,10 @@ function checkShape(t: unknown): void {
         if (!obj(c, f)) return;
         str(c.name, `${f}.name`);
         endpoint(c.endpoint, `${f}.endpoint`);
-        if (arr(c.packages, `${f}.packages`)) c.packages.forEach((p, j) => str(p, `${f}.packages[${j}]`));
+        if (arr(c.packages, `${f}.packages`))
+          c.packages.forEach((p, j) => {
+            str(p, `${f}.packages[${j}]`);
+          });
         if (arr(c.mounts, `${f}.mounts`))
           c.mounts.forEach((m, j) => {
             if (!obj(m, `${f}.mounts[${j}]`)) return;
