@@ -79,6 +79,11 @@ afterEach(() => {
 describe('the emitted LXC config with real LXC', () => {
   it('renders as designed and runs a container that sees the socket directory, without the dropped capabilities', () => {
     if (!need('lxc-execute', ['--version'], 'lxc') || !need('python3', ['--version'], 'python3')) return;
+    if (process.getuid?.() !== 0) {
+      if (process.env.CI === 'true') throw new Error('the LXC interop test runs as root (as CI does)');
+      console.warn('skipping the LXC interop test: run as root (lxc-execute of a privileged container)');
+      return;
+    }
     const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => spawnSync(p, ['true']).status === 0);
     if (!busybox) {
       if (process.env.CI === 'true') throw new Error('busybox is missing: apt-get install busybox-static');
