@@ -213,7 +213,9 @@ export class StressDevice {
     }
     if (this.processed === Atomics.load(this.ctl, CTL_SENT)) return 'done';
     if (n > 0) return 'busy';
-    return q.enableNotifications() ? 'busy' : 'sleep';
+    const waiting = q.enableNotifications();
+    // VRING_STRESS_SABOTAGE=1 ignores the re-check (the classic lost-wakeup bug), to show the test catches it
+    return waiting && process.env.VRING_STRESS_SABOTAGE !== '1' ? 'busy' : 'sleep';
   }
 
   hasWork() {

@@ -11,7 +11,7 @@ const ring = (i) => {
   Atomics.add(bells, i, 1);
   Atomics.notify(bells, i);
 };
-const WAIT_MS = 10_000;
+const WAIT_MS = Number(process.env.VRING_STRESS_WAIT_MS ?? 10_000);
 
 try {
   const side =
