@@ -49,7 +49,8 @@ describe('main(argv)', () => {
     const out = path.join(dir, 'base.json');
     const html = path.join(dir, 'report.html');
     const md = path.join(dir, 'report.md');
-    const r = await run([...TINY, '--json', '--out', out, '--html', html, '--markdown', md]);
+    const svg = path.join(dir, 'chart.svg');
+    const r = await run([...TINY, '--json', '--out', out, '--html', html, '--markdown', md, '--svg', svg]);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as BenchReport;
     expect(doc.schema).toBe('vipc-bench/1');
@@ -64,6 +65,7 @@ describe('main(argv)', () => {
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(doc);
     expect(readFileSync(html, 'utf8')).toContain('<svg');
     expect(readFileSync(md, 'utf8')).toContain('| unix-socket |');
+    expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*class="bar"[\s\S]*<\/svg>\n$/);
     expect(r.stderr).toContain('round 1/1');
 
     // A later run against the saved baseline.

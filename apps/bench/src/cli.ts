@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseBaseline } from './analysis.js';
 import { BenchError } from './errors.js';
-import { renderHtml } from './report-html.js';
+import { renderHtml, summarySvg } from './report-html.js';
 import { formatMarkdown, formatTable } from './report-table.js';
 import type { BenchReport } from './results.js';
 import { type BenchOptions, runBench } from './runner.js';
@@ -18,6 +18,7 @@ export const BENCH_OPTIONS = {
   duration: { type: 'string' },
   html: { type: 'string' },
   markdown: { type: 'string' },
+  svg: { type: 'string' },
   out: { type: 'string' },
   baseline: { type: 'string' },
   list: { type: 'boolean' },
@@ -33,6 +34,7 @@ export const BENCH_HELP: Record<keyof typeof BENCH_OPTIONS, string> = {
   duration: 'measured throughput phase per trial in ms (round trips get half of it)',
   html: 'write the self-contained HTML report (inline SVG charts) to this file',
   markdown: 'write the table and targets as Markdown to this file',
+  svg: 'write the throughput chart (every size) as one SVG file',
   out: 'also write the JSON document to this file (a baseline for later runs)',
   baseline: 'compare against a saved JSON document (from --out or --json)',
   list: 'list the scenarios and exit',
@@ -41,7 +43,7 @@ export const BENCH_HELP: Record<keyof typeof BENCH_OPTIONS, string> = {
 
 export const BENCH_USAGE =
   'vipc bench [--quick] [--json] [--sizes 64,1500,64k] [--scenarios id,...] [--rounds N] [--duration MS]\n' +
-  '           [--html FILE] [--markdown FILE] [--out FILE] [--baseline FILE] [--list]';
+  '           [--html FILE] [--markdown FILE] [--svg FILE] [--out FILE] [--baseline FILE] [--list]';
 
 export interface MainIo {
   stdout: (text: string) => void;
@@ -107,6 +109,7 @@ export function emitReport(report: BenchReport, values: Record<string, unknown>,
   if (typeof values.out === 'string') writeFileSync(values.out, json);
   if (typeof values.html === 'string') writeFileSync(values.html, renderHtml(report));
   if (typeof values.markdown === 'string') writeFileSync(values.markdown, formatMarkdown(report));
+  if (typeof values.svg === 'string') writeFileSync(values.svg, summarySvg(report));
   io.stdout(values.json === true ? json : formatTable(report));
 }
 

@@ -49,10 +49,10 @@ export interface TrialTiming {
 
 /** The standard suite: under 5 minutes on 2 cores with every scenario available. */
 export const STANDARD_TIMING: TrialTiming = {
-  warmupMs: 150,
-  durationMs: 700,
-  latencyWarmupMs: 50,
-  latencyMs: 350,
+  warmupMs: 120,
+  durationMs: 600,
+  latencyWarmupMs: 40,
+  latencyMs: 300,
 };
 export const STANDARD_ROUNDS = 3;
 

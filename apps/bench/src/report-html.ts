@@ -1,4 +1,5 @@
 import { ratio, si, sig, sizeLabel } from './format.js';
+import { loadWarning } from './report-table.js';
 import type { BenchReport, ScenarioResult, TargetResult } from './results.js';
 import { BASELINE_IDS } from './scenarios.js';
 
@@ -274,6 +275,7 @@ tr.vipc td:first-child { color: #2f6fdf; font-weight: 600; }
 tr.unavailable td, tr.failed td { color: #888; text-align: left; }
 td.pass { color: #1b7f3b; font-weight: 700; } td.fail { color: #c0392b; font-weight: 700; } td.na { color: #888; }
 .legend span { display: inline-block; margin-right: 16px; } .legend i { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; }
+.warning { color: #b35c00; font-weight: 600; }
 #report-status { font-size: 11px; color: #888; } svg.chart { display: block; margin: 6px 0 14px; }
 </style>
 </head>
@@ -282,6 +284,7 @@ td.pass { color: #1b7f3b; font-weight: 700; } td.fail { color: #c0392b; font-wei
 <p>${escapeXml(report.date)} · ${report.options.rounds} round(s), every scenario interleaved in one run · throughput ${report.options.durationMs} ms after ${report.options.warmupMs} ms warm-up · round trips ${report.options.latencyMs} ms · medians over rounds, percentiles over all round trips (HDR histogram)</p>
 <p>Machine: ${escapeXml(`${m.cpuModel}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, ${m.kernel}, Node ${m.node} (V8 ${m.v8}), load ${m.loadAverage.join(' ')}`)}</p>
 <p>${c ? escapeXml(`memcpy, one core, 64 KiB blocks: hot ${sig(c.hotGBps)} GB/s, 16 MiB working set ${sig(c.workingSetGBps)} GB/s (reference), 128 MiB ${sig(c.streamingGBps)} GB/s`) : 'memcpy not measured'}</p>
+${loadWarning(report) ? `<p class="warning">${escapeXml(loadWarning(report)!)}</p>` : ''}
 <p class="legend"><span><i style="background:${COLORS.baseline}"></i>baseline</span><span><i style="background:${COLORS.vipc}"></i>vipc</span><span><i style="background:${COLORS.anchor}"></i>C anchor (DPDK)</span></p>
 <h2>Targets</h2>
 ${targetsTable(report)}

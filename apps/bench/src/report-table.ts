@@ -83,6 +83,16 @@ function machineLine(report: BenchReport): string {
   return `${m.cpuModel}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, ${m.kernel}, Node ${m.node} (V8 ${m.v8}), load ${m.loadAverage.join(' ')}`;
 }
 
+/** A warning when the machine was busy: busy-polling figures collapse under contention. */
+export function loadWarning(report: BenchReport): string | null {
+  const load = report.machine.loadAverage[0] ?? 0;
+  if (load <= report.machine.cpus * 0.75) return null;
+  return (
+    `warning: the machine was busy (load ${load} on ${report.machine.cpus} CPUs at the start): ` +
+    'busy-polling peers lose their CPUs to other processes and their figures collapse; compare ratios only within this run'
+  );
+}
+
 function memcpyLine(report: BenchReport): string {
   const c = report.memcpy;
   if (c === null) return 'memcpy: not measured';
@@ -114,6 +124,7 @@ export function formatTable(report: BenchReport): string {
     `vipc bench, ${report.date}, ${report.options.rounds} round(s), interleaved, ${(report.durationMs / 1000).toFixed(0)} s`,
     machineLine(report),
     memcpyLine(report),
+    ...(loadWarning(report) ? [loadWarning(report)!] : []),
     '',
     textTable(t.head, t.rows),
   ];
@@ -144,6 +155,7 @@ export function formatMarkdown(report: BenchReport): string {
     `Machine: ${machineLine(report)}.`,
     '',
     `${memcpyLine(report)}.`,
+    ...(loadWarning(report) ? ['', `**${loadWarning(report)!}.**`] : []),
     '',
     markdownTable(t.head, t.rows),
   ];
