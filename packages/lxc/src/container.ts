@@ -624,6 +624,9 @@ export class Container {
   /**
    * Runs a command inside the running container (lxc-attach --clear-env) and
    * collects stdout, stderr and the exit code. NOT_RUNNING if it is not running.
+   * With `timeoutMs`, the command (inside too) is killed and TIMEOUT thrown.
+   * Output pipes close when every process holding them exits: a command that
+   * leaves a background process should redirect that process's output.
    */
   async attach(argv: readonly string[], options: AttachOptions = {}): Promise<ExecResult> {
     this.requireExists();
@@ -645,7 +648,9 @@ export class Container {
 
   /**
    * Starts a long-running command inside (lxc-attach --clear-env) and returns
-   * the host-side child process (stdio pipes). Kill it to end the command.
+   * the host-side child process (stdio pipes). lxc-attach forwards no signal:
+   * end the command with `killProcessTree(child.pid, 'SIGTERM')` (or by
+   * stopping the container), not with `child.kill()` alone.
    */
   spawn(argv: readonly string[], options: Pick<AttachOptions, 'env' | 'cwd'> = {}): ChildProcess {
     this.requireExists();

@@ -69,7 +69,15 @@ export {
   type Rootfs,
   type RootfsOptions,
 } from './rootfs.js';
-export { type ExecResult, lxcTool, type RunOptions, run, which } from './run.js';
+export {
+  descendants,
+  type ExecResult,
+  killProcessTree,
+  lxcTool,
+  type RunOptions,
+  run,
+  which,
+} from './run.js';
 export {
   type BindOptions,
   bindMount,

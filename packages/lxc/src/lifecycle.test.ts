@@ -71,6 +71,21 @@ describe.skipIf(missing !== undefined && !mustRun)('lifecycle against real LXC',
     // Clean environment: nothing of the host's (HOME, VITEST, ...) leaks in.
     expect(r.stdout).not.toMatch(/VITEST|HOME=/);
 
+    // stdin, and a command that outlives its timeout is killed, inside too
+    expect(await box.attach(['cat'], { input: 'to stdin' })).toMatchObject({
+      exitCode: 0,
+      stdout: 'to stdin',
+    });
+    await expect(box.attach(['sleep', '1000'], { timeoutMs: 1000 })).rejects.toMatchObject({
+      code: 'TIMEOUT',
+    });
+    const sleepers = async () =>
+      (await box.attach(['/bin/sh', '-c', 'cat /proc/[0-9]*/cmdline | tr "\\0" " "'])).stdout.includes(
+        'sleep 1000',
+      );
+    for (let i = 0; i < 100 && (await sleepers()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await sleepers()).toBe(false);
+
     await box.freeze();
     expect(await box.state()).toBe('FROZEN');
     await box.unfreeze();

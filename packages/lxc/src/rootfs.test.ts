@@ -23,6 +23,7 @@ import {
   nodeRuntimeMounts,
   parseLdd,
 } from './rootfs.js';
+import { killProcessTree } from './run.js';
 import {
   cleanupLxc,
   leftoverCgroups,
@@ -293,9 +294,14 @@ process.on('SIGTERM', () => srv.close(() => process.exit(0)));
         c.write('ping');
       });
       expect(reply).toBe('echo:ping');
-      // Stopping the container ends the command attached to it.
-      expect((await box.stop({ timeoutMs: 20_000 })).wasRunning).toBe(true);
+      // SIGTERM reaches the server inside (lxc-attach itself forwards nothing): it closes and exits 0.
+      if (child.pid === undefined) throw new Error('no pid');
+      killProcessTree(child.pid, 'SIGTERM');
       await exited;
+      const ps = await box.attach(['/bin/sh', '-c', 'cat /proc/[0-9]*/cmdline | tr "\\0" " "']);
+      expect(ps.stdout).not.toContain('server.mjs');
+      expect(existsSync(join(share, 'guest.sock'))).toBe(false);
+      expect((await box.stop({ timeoutMs: 20_000 })).wasRunning).toBe(true);
     } finally {
       await box.destroy();
     }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { LXC_PACKAGE } from './defs.js';
 import { LxcError } from './errors.js';
@@ -59,6 +59,47 @@ export function lxcTool(tool: string, searchPath?: string): string {
   return found;
 }
 
+/** Pids of the descendants of a process (children first found through /proc/<pid>/stat). */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/**
+ * Signals a process and everything it started, by pid, the deepest first.
+ * lxc-attach runs the command as its own child and forwards no signal, so
+ * `child.kill()` on an attach ends lxc-attach only; this ends the command too.
+ */
+export function killProcessTree(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const p of [...descendants(pid).reverse(), pid]) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** Runs a command to completion, collecting stdout and stderr as UTF-8 text. */
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<ExecResult> {
   const max = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
@@ -73,7 +114,8 @@ export function run(file: string, args: readonly string[], options: RunOptions =
     if (options.timeoutMs !== undefined) {
       timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        if (child.pid !== undefined) killProcessTree(child.pid);
+        else child.kill('SIGKILL');
       }, options.timeoutMs);
     }
     child.stdout.on('data', (b: Buffer) => {
@@ -97,6 +139,12 @@ export function run(file: string, args: readonly string[], options: RunOptions =
           { cause: e },
         ),
       );
+    });
+    // After a timeout, do not wait for the pipes: something we could not see may still hold them.
+    child.on('exit', () => {
+      if (!timedOut) return;
+      child.stdout.destroy();
+      child.stderr.destroy();
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
