@@ -41,7 +41,8 @@ export interface BaseConfigOptions {
 
 /**
  * A config that starts on a host without a bridge and without AppArmor:
- * loopback-only network, unconfined, /dev by LXC, proc/sys/cgroup auto-mounts,
+ * loopback-only network, unconfined, /dev by LXC, proc/sys/cgroup auto-mounts
+ * (the container sees its own cgroups at /sys/fs/cgroup),
  * and SIGTERM as the halt signal (what our init handles).
  */
 export function baseConfig(options: BaseConfigOptions = {}): LxcConfig {
@@ -49,7 +50,8 @@ export function baseConfig(options: BaseConfigOptions = {}): LxcConfig {
     net: [{ type: options.net ?? 'empty' }],
     apparmorProfile: 'unconfined',
     autodev: true,
-    mountAuto: ['proc:mixed', 'sys:ro', 'cgroup:mixed'],
+    // ':force': with cgroup namespaces LXC skips cgroup mounts otherwise, leaving /sys/fs/cgroup empty inside.
+    mountAuto: ['proc:mixed', 'sys:ro', 'cgroup:mixed:force'],
     signals: { halt: 'SIGTERM' },
     tty: { max: 0 },
     ptyMax: 16,

@@ -193,6 +193,9 @@ describe.skipIf(missing !== undefined && !mustRun)('root filesystems', () => {
         : `/sys/fs/cgroup${path}/memory.max`;
       const limit = readFileSync(file, 'utf8').trim();
       expect(limit).toBe(String(256 * 1024 * 1024));
+      // and the container sees it in its own cgroup mount (baseConfig's cgroup:mixed:force)
+      const inside = v1 ? '/sys/fs/cgroup/memory/memory.limit_in_bytes' : '/sys/fs/cgroup/memory.max';
+      expect((await box.attach(['cat', inside])).stdout).toBe(`${256 * 1024 * 1024}\n`);
     } finally {
       await box.destroy();
     }
