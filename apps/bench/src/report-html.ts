@@ -203,7 +203,7 @@ function resultsTable(report: BenchReport): string {
     ];
     return `<tr class="${r.group}">${cells.map((c) => `<td>${escapeXml(c)}</td>`).join('')}</tr>`;
   });
-  return `<table class="results"><thead><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('\n')}</tbody></table>`;
+  return `<div class="scroll"><table class="results"><thead><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`;
 }
 
 function targetsTable(report: BenchReport): string {
@@ -275,6 +275,7 @@ tr.vipc td:first-child { color: #2f6fdf; font-weight: 600; }
 tr.unavailable td, tr.failed td { color: #888; text-align: left; }
 td.pass { color: #1b7f3b; font-weight: 700; } td.fail { color: #c0392b; font-weight: 700; } td.na { color: #888; }
 .legend span { display: inline-block; margin-right: 16px; } .legend i { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; }
+.scroll { overflow-x: auto; }
 .warning { color: #b35c00; font-weight: 600; }
 #report-status { font-size: 11px; color: #888; } svg.chart { display: block; margin: 6px 0 14px; }
 </style>

@@ -38,6 +38,15 @@ function expectSane(t: TrialResult): void {
   expect(p999).toBeLessThanOrEqual(h.max);
 }
 
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return -1;
+  }
+}
+
 const runnable = SCENARIOS.filter((s) => s.endpointTransport !== undefined);
 
 /** Processes whose command line mentions `text` (read-only look at /proc). */
@@ -153,6 +162,28 @@ describe('runBench', () => {
       expect(t.pass).toBeNull();
       expect(t.reason).toBeTruthy();
     }
+  });
+
+  it('stops on abort with ABORTED and leaves no endpoint running', async () => {
+    const controller = new AbortController();
+    const started = runBench({
+      sizes: [64],
+      scenarios: ['vring-split-poll', 'unix-socket'],
+      rounds: 50,
+      timing: TINY,
+      memcpy: false,
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.type === 'trial-done') controller.abort();
+      },
+    });
+    await expect(started).rejects.toMatchObject({ code: 'ABORTED' });
+    // The run's own work directory is gone, and with it every endpoint that named it.
+    const ours = readdirSync(os.tmpdir()).filter((d) => d.startsWith(`vipc-bench-${process.pid}-`));
+    expect(ours).toEqual([]);
+    expect(processesMentioning('dist/endpoint.js').filter((pid) => parentOf(pid) === process.pid)).toEqual(
+      [],
+    );
   });
 
   it('refuses bad options with usage errors', async () => {
