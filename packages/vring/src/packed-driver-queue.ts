@@ -157,8 +157,9 @@ export class PackedDriverQueue {
     return this.#numFree;
   }
 
+  /** Chains added and not yet returned by popUsed(). */
   inFlight(): number {
-    return this.#inflightCount;
+    return this.#inflightCount + this.#completed.length;
   }
 
   add(buffers: readonly DriverBuffer[], token?: unknown, options?: AddOptions): number {
