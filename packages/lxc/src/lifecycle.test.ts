@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { renderConfig } from './config.js';
 import { baseConfig } from './container.js';
 import { LxcError } from './errors.js';
 import {
@@ -51,7 +52,23 @@ describe.skipIf(missing !== undefined && !mustRun)('lifecycle against real LXC',
     });
     expect(await lxc.list()).toContain(name);
     expect((await box.info()).state).toBe('STOPPED');
+
+    // The config lxc-create wrote round-trips; an edit through the model changes one line and takes effect.
+    const written = readFileSync(box.configPath, 'utf8');
+    const config = box.readConfig();
+    expect(renderConfig(config)).toBe(written);
+    expect(config.utsname).toBe(name);
+    mkdirSync(share, { recursive: true });
+    writeFileSync(join(share, 'marker'), 'bound');
+    config.mounts = [...(config.mounts ?? []), socketDirMount(share, '/mnt/share')];
+    box.writeConfig(config);
+    const edited = readFileSync(box.configPath, 'utf8');
+    expect(edited.split('\n').length).toBe(written.split('\n').length + 1);
+    expect(edited).toContain(`lxc.mount.entry = ${share} mnt/share none bind,create=dir 0 0`);
+
     await box.start();
+    expect((await box.attach(['cat', '/mnt/share/marker'])).stdout).toBe('bound');
+    expect((await box.attach(['hostname'])).stdout).toBe(`${name}\n`); // the template quoted it
     const info = await box.info();
     expect(info.state).toBe('RUNNING');
     expect(info.pid).toBeGreaterThan(1);
