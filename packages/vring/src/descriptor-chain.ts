@@ -43,9 +43,21 @@ export class DescriptorChain {
     this.writableLength = writableLength;
   }
 
+  #bytesOf(i: number): Uint8Array {
+    const b = this.#bytes[i]!;
+    // Regions are never empty: a zero-length view means its ArrayBuffer was detached (unmapped).
+    if (b.length === 0) {
+      throw new VringError(
+        'MEMORY_UNMAPPED',
+        `buffer ${i} of chain ${this.head} was unmapped while the chain was in use`,
+      );
+    }
+    return b;
+  }
+
   #view(i: number): Uint8Array {
     const o = this.#spans[2 * i]!;
-    return this.#bytes[i]!.subarray(o, o + this.#spans[2 * i + 1]!);
+    return this.#bytesOf(i).subarray(o, o + this.#spans[2 * i + 1]!);
   }
 
   /** Device-readable buffers, in chain order (views made on first access). */
@@ -86,7 +98,7 @@ export class DescriptorChain {
     for (let i = 0; i < this.#nReadable && pos < want; i++) {
       const o = spans[2 * i]!;
       const n = Math.min(spans[2 * i + 1]!, want - pos);
-      copy(this.#bytes[i]!, o, target, offset + pos, n);
+      if (n > 0) copy(this.#bytesOf(i), o, target, offset + pos, n);
       pos += n;
     }
     return pos;
@@ -113,7 +125,7 @@ export class DescriptorChain {
         continue;
       }
       const n = Math.min(len - skip, src.length - pos);
-      copy(src, pos, this.#bytes[i]!, spans[2 * i]! + skip, n);
+      copy(src, pos, this.#bytesOf(i), spans[2 * i]! + skip, n);
       pos += n;
       skip = 0;
     }

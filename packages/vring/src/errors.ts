@@ -10,6 +10,8 @@ export type VringErrorCode =
   | 'UNSUPPORTED_PLATFORM'
   // memory translation (a peer violation when the address came from the peer)
   | 'ADDRESS_OUT_OF_BOUNDS'
+  // a mapping was closed (its ArrayBuffer detached) while still in use
+  | 'MEMORY_UNMAPPED'
   // what a driver wrote, found by the device side
   | 'AVAIL_INDEX_OVERRUN'
   | 'INVALID_DESCRIPTOR_INDEX'

@@ -105,7 +105,8 @@ function hex(a: bigint | number): string {
  * `replace()` swaps the whole region table at once and bumps `generation`.
  * Views handed out before (a DescriptorChain being processed) keep pointing at
  * the buffers they were made from, so a chain is never torn; queues re-resolve
- * their ring addresses when they see a new generation.
+ * their ring addresses when they see a new generation. A region whose
+ * ArrayBuffer was detached (unmapped) translates nothing.
  */
 export class GuestMemory {
   #entries: RegionEntry[] = [];
@@ -194,14 +195,19 @@ export class GuestMemory {
     if (hi < HI_SAFE) {
       const addr = hi * TWO_32 + lo;
       const last = this.#last;
-      if (last !== undefined && addr >= last.startNum && len <= last.endNum - addr && last.startNum >= 0) {
+      if (
+        last !== undefined &&
+        addr >= last.startNum &&
+        len <= last.endNum - addr &&
+        last.bytes.length !== 0
+      ) {
         this.resolvedOffset = addr - last.startNum;
         return last;
       }
       const small = this.#small;
       for (let i = 0; i < small.length; i++) {
         const e = small[i]!;
-        if (addr >= e.startNum && addr <= e.endNum && len <= e.endNum - addr) {
+        if (addr >= e.startNum && addr <= e.endNum && len <= e.endNum - addr && e.bytes.length !== 0) {
           this.#last = e;
           this.resolvedOffset = addr - e.startNum;
           return e;
@@ -215,7 +221,7 @@ export class GuestMemory {
   #resolveBig(addr: bigint, len: number): RegionEntry | undefined {
     const end = addr + BigInt(len);
     for (const e of this.#entries) {
-      if (addr >= e.start && end <= e.end) {
+      if (addr >= e.start && end <= e.end && e.bytes.length !== 0) {
         this.resolvedOffset = Number(addr - e.start);
         return e;
       }

@@ -108,6 +108,12 @@ export class PackedDeviceQueue {
         throw err;
       }
     }
+    // A zero-length view: the mapping under the ring was closed (ArrayBuffer detached).
+    if (this.#desc32.length === 0 || this.#driverEvent.length === 0 || this.#deviceEvent.length === 0) {
+      const err = new VringError('MEMORY_UNMAPPED', 'the memory holding the ring was unmapped');
+      this.#broken = err;
+      throw err;
+    }
   }
 
   #fail(code: VringErrorCode, message: string): never {

@@ -141,6 +141,12 @@ export class PackedDriverQueue {
         throw err;
       }
     }
+    // A zero-length view: the mapping under the ring was closed (ArrayBuffer detached).
+    if (this.#desc32.length === 0 || this.#driverEvent.length === 0 || this.#deviceEvent.length === 0) {
+      const err = new VringError('MEMORY_UNMAPPED', 'the memory holding the ring was unmapped');
+      this.#broken = err;
+      throw err;
+    }
   }
 
   #fail(code: VringErrorCode, message: string): never {

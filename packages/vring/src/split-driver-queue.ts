@@ -250,6 +250,12 @@ export class SplitDriverQueue {
         throw err;
       }
     }
+    // A zero-length view: the mapping under the ring was closed (ArrayBuffer detached).
+    if (this.#desc.length === 0 || this.#avail.length === 0 || this.#used16.length === 0) {
+      const err = new VringError('MEMORY_UNMAPPED', 'the memory holding the ring was unmapped');
+      this.#broken = err;
+      throw err;
+    }
   }
 
   #fail(code: VringErrorCode, message: string): never {

@@ -322,3 +322,41 @@ describe('memory remap', () => {
     expect(r.device.broken?.code).toBe('ADDRESS_OUT_OF_BOUNDS');
   });
 });
+
+describe('unmapped memory (detached ArrayBuffers)', () => {
+  function detach(buf: ArrayBuffer) {
+    structuredClone(buf, { transfer: [buf] });
+    expect(buf.byteLength).toBe(0);
+  }
+
+  it('a chain whose mapping was closed fails with MEMORY_UNMAPPED; the queue follows the new mapping', () => {
+    const r = splitRig({ size: 4 });
+    r.driver.add(
+      [
+        { addr: r.data, len: 4 },
+        { addr: r.data + 64n, len: 4, writable: true },
+      ],
+      'a',
+    );
+    r.driver.add([{ addr: r.data, len: 4 }], 'b');
+    r.driver.publish();
+    const c = r.device.pop()!;
+    const copy = r.buffer.slice(0);
+    r.memory.replace([{ guestAddress: r.base, size: copy.byteLength, buffer: copy }]);
+    detach(r.buffer as ArrayBuffer); // the old mapping is unmapped
+    expect(catchCode(() => c.read())).toBe('MEMORY_UNMAPPED');
+    expect(catchCode(() => c.write(new Uint8Array(4)))).toBe('MEMORY_UNMAPPED');
+    expect(catchCode(() => c.readable)).toBe('MEMORY_UNMAPPED');
+    expect(r.device.pop()?.readable[0]!.buffer).toBe(copy);
+    expect(r.device.broken).toBeNull();
+  });
+
+  it('a ring whose mapping was closed under it breaks the queue with MEMORY_UNMAPPED', () => {
+    const r = splitRig({ size: 4 });
+    detach(r.buffer as ArrayBuffer);
+    expect(catchCode(() => r.device.pop())).toBe('MEMORY_UNMAPPED');
+    expect(catchCode(() => r.driver.add([{ addr: r.data, len: 1 }]))).toBe('MEMORY_UNMAPPED');
+    expect(r.device.broken?.code).toBe('MEMORY_UNMAPPED');
+    expect(r.memory.contains(r.data, 1)).toBe(false);
+  });
+});
