@@ -347,7 +347,7 @@ describe('unmapped memory (detached ArrayBuffers)', () => {
     expect(catchCode(() => c.read())).toBe('MEMORY_UNMAPPED');
     expect(catchCode(() => c.write(new Uint8Array(4)))).toBe('MEMORY_UNMAPPED');
     expect(catchCode(() => c.readable)).toBe('MEMORY_UNMAPPED');
-    expect(r.device.pop()?.readable[0]!.buffer).toBe(copy);
+    expect(r.device.pop()!.readable[0]!.buffer).toBe(copy);
     expect(r.device.broken).toBeNull();
   });
 
