@@ -3,10 +3,17 @@
  * maps its memory, runs the rings through a VirtioDevice.
  */
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EventFd, type Fd } from '@vipc/shm';
 import * as vring from '@vipc/vring';
 import { closeAll, type Message } from './codec.js';
-import { type Connection, type ListenOptions, VhostUserListener } from './connection.js';
+import {
+  type Connection,
+  type CredentialPolicy,
+  connectTo,
+  type ListenOptions,
+  VhostUserListener,
+} from './connection.js';
 import {
   bit,
   DeviceStatus,
@@ -18,7 +25,7 @@ import {
   VHOST_USER_VRING_NOFD_MASK,
   VirtioFeature,
 } from './defs.js';
-import { BackendQueue, type DeviceQueue, type VirtioDevice } from './device.js';
+import { BackendQueue, type VirtioDevice } from './device.js';
 import { VhostUserError } from './errors.js';
 import { MemoryMap } from './memory-map.js';
 import type { MemoryRegionDescription, PayloadBodies, VringAddress, VringState } from './messages.js';
@@ -42,13 +49,13 @@ export interface BackendOptions {
   log?: (line: string) => void;
 }
 
-const hasPacked = typeof (vring as Record<string, unknown>).PackedDeviceQueue === 'function';
-
 function defaultTransport(): bigint {
-  let f =
-    bit(VirtioFeature.VERSION_1) | bit(VirtioFeature.RING_INDIRECT_DESC) | bit(VirtioFeature.RING_EVENT_IDX);
-  if (hasPacked) f |= bit(VirtioFeature.RING_PACKED);
-  return f;
+  return (
+    bit(VirtioFeature.VERSION_1) |
+    bit(VirtioFeature.RING_INDIRECT_DESC) |
+    bit(VirtioFeature.RING_EVENT_IDX) |
+    bit(VirtioFeature.RING_PACKED)
+  );
 }
 
 /** Requests whose explicit reply we cannot produce on failure: the connection closes instead. */
@@ -201,7 +208,32 @@ export class VhostUserBackend extends EventEmitter {
     return listener;
   }
 
-  /** Client mode helper: serve a connection obtained with connectTo(). Same as serve(). */
+  /**
+   * Client mode: connects to a front-end listening on `path` (waiting for it
+   * up to `timeoutMs`) and serves it; with `reconnect`, connects again each
+   * time the front-end goes away, until close(). Resolves when done.
+   */
+  async connect(
+    path: string,
+    options: { reconnect?: boolean; timeoutMs?: number; intervalMs?: number; policy?: CredentialPolicy } = {},
+  ): Promise<void> {
+    do {
+      let conn: Connection;
+      try {
+        conn = await connectTo(path, {
+          role: 'backend',
+          timeoutMs: options.timeoutMs ?? 10_000,
+          ...(options.policy ? { policy: options.policy } : {}),
+        });
+      } catch (err) {
+        if (!options.reconnect || this.#closed) throw err;
+        await sleep(options.intervalMs ?? 100);
+        continue;
+      }
+      await this.serve(conn);
+      if (options.reconnect && !this.#closed) await sleep(options.intervalMs ?? 100);
+    } while (options.reconnect && !this.#closed);
+  }
 
   close(): void {
     this.#closed = true;
@@ -227,12 +259,14 @@ export class VhostUserBackend extends EventEmitter {
     q.pollKick = false;
     q.started = false;
     q.ring = undefined;
+    q.everEnabled = q.enabled;
     if (full) {
       q.call?.close();
       q.call = undefined;
       q.err?.close();
       q.err = undefined;
       q.enabled = false;
+      q.everEnabled = false;
       q.size = 0;
       q.base = undefined;
       q.userAddresses = undefined;
@@ -374,6 +408,7 @@ export class VhostUserBackend extends EventEmitter {
         // Work the driver made available while the ring was enabled is processed as such.
         if (s.num === 0 && q.enabled && q.ready) this.#processOnce(q);
         q.enabled = s.num === 1;
+        if (q.enabled) q.everEnabled = true;
         this.device.queueChanged?.(q);
         if (q.enabled) this.#schedule(q);
         return false;
@@ -463,7 +498,10 @@ export class VhostUserBackend extends EventEmitter {
     this.#featuresSet = true;
     if (!hasBit(f, VHOST_USER_F_PROTOCOL_FEATURES)) {
       // vhost-user "Ring states": without PROTOCOL_FEATURES every ring is enabled at once.
-      for (const q of this.queues) q.enabled = true;
+      for (const q of this.queues) {
+        q.enabled = true;
+        q.everEnabled = true;
+      }
     }
     this.device.setFeatures?.(f);
   }
@@ -605,16 +643,7 @@ export class VhostUserBackend extends EventEmitter {
         const desc = this.memoryMap.userToGuest(ua.desc, 16 * n, 'descriptor ring');
         const driverEvent = this.memoryMap.userToGuest(ua.avail, 4, 'driver event area');
         const deviceEvent = this.memoryMap.userToGuest(ua.used, 4, 'device event area');
-        const Packed = (vring as Record<string, unknown>).PackedDeviceQueue as new (
-          o: unknown,
-        ) => DeviceQueue;
-        if (typeof Packed !== 'function') {
-          throw new VhostUserError(
-            'packed rings are not available in this @vipc/vring',
-            'FEATURE_NOT_NEGOTIATED',
-          );
-        }
-        q.ring = new Packed({
+        q.ring = new vring.PackedDeviceQueue({
           memory: this.memoryMap.memory,
           size: n,
           addresses: { descRing: desc, driverEvent, deviceEvent },

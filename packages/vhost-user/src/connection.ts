@@ -88,6 +88,36 @@ export class Connection extends EventEmitter implements Disposable {
       // reported to readers as PEER_CLOSED / the syscall error; the socket closes itself
     });
     socket.on('close', () => this.#onClose());
+    if (this.role === 'frontend') this.#armIdle();
+  }
+
+  #pending = 0;
+  #idleArmed = false;
+
+  /**
+   * The front-end reads only replies. While no request is outstanding, watch
+   * the socket anyway: end of stream means the back-end went away (reported
+   * at once as 'close'), and bytes nobody asked for are a protocol violation.
+   */
+  #armIdle(): void {
+    if (this.#closed || this.#pending > 0 || this.#idleArmed) return;
+    let chunk: ReturnType<UnixSocket['read']>;
+    try {
+      chunk = this.socket.read(1, 0);
+    } catch {
+      this.close();
+      return;
+    }
+    if (chunk === null) {
+      this.#idleArmed = true;
+      this.socket.once('readable', () => {
+        this.#idleArmed = false;
+        this.#armIdle();
+      });
+      return;
+    }
+    // end of stream, or an unsolicited message: either way this connection is over
+    this.close();
   }
 
   get closed(): boolean {
@@ -191,7 +221,11 @@ export class Connection extends EventEmitter implements Disposable {
         clearTimeout(timer);
       }
     };
-    const p = this.#queue.then(run, run);
+    this.#pending++;
+    const p = this.#queue.then(run, run).finally(() => {
+      this.#pending--;
+      if (this.role === 'frontend') this.#armIdle();
+    });
     this.#queue = p.catch(() => undefined);
     return p;
   }

@@ -33,6 +33,13 @@ export class BackendQueue {
   started = false;
   /** SET_VRING_ENABLE (or SET_FEATURES without PROTOCOL_FEATURES). */
   enabled = false;
+  /**
+   * Enabled at least once since the ring was set up. A ring disabled after
+   * that processes without side effects (discards transmit buffers); one that
+   * was never enabled yet (kicks that arrive between SET_VRING_KICK and
+   * SET_VRING_ENABLE, e.g. after a reconnect) keeps its buffers for later.
+   */
+  everEnabled = false;
   /** @internal */ kick: EventFd | undefined;
   /** @internal */ call: EventFd | undefined;
   /** @internal */ err: EventFd | undefined;

@@ -5,10 +5,17 @@
  * ring set-up, kicks.
  */
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EventFd, type Fd, type Mapping, memfdCreate, mmap } from '@vipc/shm';
 import * as vring from '@vipc/vring';
 import { GuestMemory } from '@vipc/vring';
-import { type Connection, type ConnectOptions, connectTo } from './connection.js';
+import {
+  type Connection,
+  type ConnectOptions,
+  type CredentialPolicy,
+  connectTo,
+  VhostUserListener,
+} from './connection.js';
 import {
   bit,
   DeviceStatus,
@@ -131,10 +138,11 @@ function alignUp(n: number, a: number): number {
 }
 
 /**
- * Events: 'disconnect' (the back-end closed the connection).
+ * Events: 'disconnect' (the back-end closed the connection), 'reconnect'
+ * (a new back-end took over), 'reconnect-error' (an attempt failed; retried).
  */
 export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
-  readonly connection: Connection;
+  #connection!: Connection;
   readonly options: Required<Omit<FrontendOptions, 'hugetlb'>> & { hugetlb: boolean };
   readonly memory: GuestMemory;
   readonly memfd: Fd;
@@ -147,10 +155,11 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
   #backendFeatures = 0n;
   #started = false;
   #closed = false;
+  #listener: VhostUserListener | undefined;
 
   constructor(connection: Connection, options: FrontendOptions) {
     super();
-    this.connection = connection;
+    this.#attach(connection);
     const queueSize = options.queueSize ?? 256;
     const packed = options.packed ?? false;
     const bufferSize = options.bufferSize ?? 2048;
@@ -191,21 +200,33 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
       bufferSize,
       bufferCount,
     );
+  }
+
+  /** The current connection to the back-end. */
+  get connection(): Connection {
+    return this.#connection;
+  }
+
+  #attach(connection: Connection): void {
+    this.#connection = connection;
     connection.on('close', () => {
-      if (!this.#closed) this.emit('disconnect');
+      if (!this.#closed && connection === this.#connection) this.emit('disconnect');
     });
   }
 
   /** Connects to a back-end listening on `path` and runs the handshake. */
   static async connect(
     path: string,
-    options: FrontendOptions & Omit<ConnectOptions, 'role'> = { queueCount: 2 },
+    options: FrontendOptions & Omit<ConnectOptions, 'role'> & { reconnect?: boolean } = { queueCount: 2 },
   ): Promise<VhostUserFrontend> {
-    const conn = await connectTo(path, {
-      ...options,
-      role: 'frontend',
-      replyTimeoutMs: options.replyTimeoutMs ?? 10_000,
-    });
+    const open = (timeoutMs: number): Promise<Connection> =>
+      connectTo(path, {
+        ...options,
+        timeoutMs,
+        role: 'frontend',
+        replyTimeoutMs: options.replyTimeoutMs ?? 10_000,
+      });
+    const conn = await open(options.timeoutMs ?? 0);
     const fe = new VhostUserFrontend(conn, options);
     try {
       await fe.start();
@@ -213,6 +234,72 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
       fe.close();
       throw err;
     }
+    if (options.reconnect) {
+      // client mode: when the back-end goes away, connect again (it may restart at the same path)
+      const again = async (): Promise<void> => {
+        while (!fe.#closed) {
+          try {
+            await fe.reconnect(await open(60_000));
+            return;
+          } catch (err) {
+            if (fe.#closed) return;
+            fe.emit('reconnect-error', err);
+            await sleep(100);
+          }
+        }
+      };
+      fe.on('disconnect', () => {
+        void again();
+      });
+    }
+    return fe;
+  }
+
+  /**
+   * Server mode: listens on `path`, runs the handshake with the first back-end
+   * that connects, and with each later one after a disconnect (a restarted
+   * back-end resumes where the old one stopped). The listener closes with the
+   * front-end.
+   */
+  static async listen(
+    path: string,
+    options: FrontendOptions & { policy?: CredentialPolicy; timeoutMs?: number },
+  ): Promise<VhostUserFrontend> {
+    const listener = VhostUserListener.listen(path, {
+      role: 'frontend',
+      replyTimeoutMs: options.replyTimeoutMs ?? 10_000,
+      ...(options.policy ? { policy: options.policy } : {}),
+    });
+    const signal = AbortSignal.timeout(options.timeoutMs ?? 60_000);
+    let conn: Connection;
+    try {
+      conn = await listener.next({ signal });
+    } catch (err) {
+      listener.close();
+      throw err;
+    }
+    const fe = new VhostUserFrontend(conn, options);
+    fe.#listener = listener;
+    try {
+      await fe.start();
+    } catch (err) {
+      fe.close();
+      throw err;
+    }
+    const again = async (): Promise<void> => {
+      while (!fe.#closed) {
+        try {
+          await fe.reconnect(await listener.next());
+          return;
+        } catch (err) {
+          if (fe.#closed) return;
+          fe.emit('reconnect-error', err);
+        }
+      }
+    };
+    fe.on('disconnect', () => {
+      void again();
+    });
     return fe;
   }
 
@@ -244,10 +331,10 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
     fds: readonly Fd[] = [],
   ): Promise<void> {
     if (!this.#ack()) {
-      this.connection.send(request, kind, body as never, { fds });
+      this.#connection.send(request, kind, body as never, { fds });
       return;
     }
-    const reply = await this.connection.request(request, kind, body as never, 'u64', {
+    const reply = await this.#connection.request(request, kind, body as never, 'u64', {
       fds,
       needReply: true,
     });
@@ -260,24 +347,86 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
   }
 
   async #get(request: number): Promise<bigint> {
-    return (await this.connection.request(request, 'none', undefined, 'u64')).body;
+    return (await this.#connection.request(request, 'none', undefined, 'u64')).body;
   }
 
   /** The handshake, in DPDK virtio-user's order. */
   async start(): Promise<void> {
     if (this.#started) return;
+    await this.#handshake(false);
+    this.#started = true;
+  }
+
+  /**
+   * Runs the handshake again over a new connection (the back-end restarted),
+   * keeping guest memory, rings and eventfds. Split rings restart at the used
+   * index in memory, packed rings at the driver's used position: whatever the
+   * old back-end took but did not complete is processed again (re-submission),
+   * so nothing the driver made available is lost.
+   */
+  async reconnect(connection: Connection): Promise<void> {
+    if (this.#closed) throw new VhostUserError('the front-end is closed', 'CLOSED');
+    this.#connection.close();
+    this.#attach(connection);
+    await this.#handshake(true);
+    // the new back-end starts its rings on a kick; work may already be waiting
+    for (const q of this.queues) q.notify();
+    this.emit('reconnect');
+  }
+
+  #ringAddresses(i: number): { desc: bigint; avail: bigint; used: bigint } {
+    const base = this.#ringBase[i]!;
+    const n = this.options.queueSize;
+    if (this.options.packed) {
+      const l = vring.packedLayout(n);
+      return {
+        desc: base + BigInt(l.descRing),
+        avail: base + BigInt(l.driverEvent),
+        used: base + BigInt(l.deviceEvent),
+      };
+    }
+    const l = vring.splitLayout(n, { align: 4096 });
+    return {
+      desc: base + BigInt(l.descTable),
+      avail: base + BigInt(l.availRing),
+      used: base + BigInt(l.usedRing),
+    };
+  }
+
+  /** SET_VRING_BASE for queue i: initial, or where a restarted back-end must resume. */
+  #base(i: number, again: boolean): number {
+    if (!this.options.packed) {
+      if (!again) return 0;
+      const used = this.#ringAddresses(i).used;
+      const b = this.memory.slice(used + 2n, 2);
+      return b[0]! | (b[1]! << 8);
+    }
+    if (!again) return 0x80008000; // avail and used wrap counters start at 1 (bits 15 and 31)
+    const s = (this.queues[i]!.ring as unknown as { state(): vring.QueueState }).state();
+    const pos = s.nextUsed & 0x7fff;
+    const wrap = s.usedWrap === false ? 0 : 1;
+    return (pos | (wrap << 15) | (pos << 16) | (wrap << 31)) >>> 0;
+  }
+
+  async #handshake(again: boolean): Promise<void> {
     const o = this.options;
-    const c = this.connection;
+    const c = this.#connection;
     c.send(R.SET_OWNER, 'none', undefined);
     this.#backendFeatures = await this.#get(R.GET_FEATURES);
     const protocol = hasBit(this.#backendFeatures, VHOST_USER_F_PROTOCOL_FEATURES);
+    this.#protocolFeatures = 0n;
     if (protocol) {
       const offered = await this.#get(R.GET_PROTOCOL_FEATURES);
       this.#protocolFeatures = offered & o.protocolFeatures;
       c.send(R.SET_PROTOCOL_FEATURES, 'u64', this.#protocolFeatures);
       if (hasBit(this.#protocolFeatures, P.MQ)) {
         const n = await this.#get(R.GET_QUEUE_NUM);
-        this.emit('queue-num', n);
+        if (n * 2n < BigInt(o.queueCount) && n < BigInt(o.queueCount)) {
+          throw new VhostUserError(
+            `the back-end supports ${n} queues, ${o.queueCount} wanted`,
+            'FEATURE_NOT_NEGOTIATED',
+          );
+        }
       }
     }
     const wanted = o.features | o.transportFeatures;
@@ -289,18 +438,22 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
         'FEATURE_NOT_NEGOTIATED',
       );
     }
-    this.#features = (wanted & this.#backendFeatures) | (protocol ? bit(VHOST_USER_F_PROTOCOL_FEATURES) : 0n);
+    const features = (wanted & this.#backendFeatures) | (protocol ? bit(VHOST_USER_F_PROTOCOL_FEATURES) : 0n);
+    if (again && features !== this.#features) {
+      throw new VhostUserError(
+        `the restarted back-end negotiates different features (0x${features.toString(16)}, was 0x${this.#features.toString(16)})`,
+        'FEATURE_NOT_NEGOTIATED',
+      );
+    }
+    this.#features = features;
     const status = hasBit(this.#protocolFeatures, P.STATUS);
-    if (status) await this.#set(R.SET_STATUS, 'u64', BigInt(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+    const S = DeviceStatus;
+    if (status) await this.#set(R.SET_STATUS, 'u64', BigInt(S.ACKNOWLEDGE | S.DRIVER));
     await this.#set(R.SET_FEATURES, 'u64', this.#features);
     if (status) {
-      await this.#set(
-        R.SET_STATUS,
-        'u64',
-        BigInt(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK),
-      );
+      await this.#set(R.SET_STATUS, 'u64', BigInt(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK));
       const st = await this.#get(R.GET_STATUS);
-      if ((st & BigInt(DeviceStatus.FEATURES_OK)) === 0n) {
+      if ((st & BigInt(S.FEATURES_OK)) === 0n) {
         throw new VhostUserError(
           `the back-end did not accept the features (status 0x${st.toString(16)})`,
           'FEATURE_NOT_NEGOTIATED',
@@ -310,40 +463,27 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
     await this.sendMemoryTable();
     const qf = vring.queueFeatures(this.#features);
     for (let i = 0; i < o.queueCount; i++) {
-      const base = this.#ringBase[i]!;
       const n = o.queueSize;
-      let ring: DriverQueue;
-      let addr: { desc: bigint; avail: bigint; used: bigint };
-      if (o.packed) {
-        const desc = base;
-        const driverEvent = base + BigInt(alignUp(16 * n, 64));
-        const deviceEvent = driverEvent + 32n;
-        const Packed = (vring as Record<string, unknown>).PackedDriverQueue as new (
-          x: unknown,
-        ) => DriverQueue;
-        ring = new Packed({
-          memory: this.memory,
-          size: n,
-          addresses: { descRing: desc, driverEvent, deviceEvent },
-          features: qf,
-        });
-        addr = { desc, avail: driverEvent, used: deviceEvent };
-      } else {
-        const l = vring.splitLayout(n, { align: 4096 });
-        const a = {
-          descTable: base + BigInt(l.descTable),
-          availRing: base + BigInt(l.availRing),
-          usedRing: base + BigInt(l.usedRing),
-        };
-        ring = new vring.SplitDriverQueue({ memory: this.memory, size: n, addresses: a, features: qf });
-        addr = { desc: a.descTable, avail: a.availRing, used: a.usedRing };
+      const addr = this.#ringAddresses(i);
+      if (!again) {
+        const ring: DriverQueue = o.packed
+          ? new vring.PackedDriverQueue({
+              memory: this.memory,
+              size: n,
+              addresses: { descRing: addr.desc, driverEvent: addr.avail, deviceEvent: addr.used },
+              features: qf,
+            })
+          : new vring.SplitDriverQueue({
+              memory: this.memory,
+              size: n,
+              addresses: { descTable: addr.desc, availRing: addr.avail, usedRing: addr.used },
+              features: qf,
+            });
+        this.queues.push(new FrontendQueue(i, ring, EventFd.create(), EventFd.create()));
       }
-      const kick = EventFd.create();
-      const call = EventFd.create();
-      this.queues.push(new FrontendQueue(i, ring, kick, call));
+      const q = this.queues[i]!;
       await this.#set(R.SET_VRING_NUM, 'vringState', { index: i, num: n });
-      // packed: avail and used wrap counters start at 1 (bits 15 and 31)
-      await this.#set(R.SET_VRING_BASE, 'vringState', { index: i, num: o.packed ? 0x80008000 : 0 });
+      await this.#set(R.SET_VRING_BASE, 'vringState', { index: i, num: this.#base(i, again) });
       await this.#set(R.SET_VRING_ADDR, 'vringAddress', {
         index: i,
         flags: 0,
@@ -352,23 +492,17 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
         availUserAddr: addr.avail,
         logGuestAddr: 0n,
       });
-      await this.#set(R.SET_VRING_CALL, 'u64', BigInt(i), [call.fd]);
-      await this.#set(R.SET_VRING_KICK, 'u64', BigInt(i), [kick.fd]);
+      await this.#set(R.SET_VRING_CALL, 'u64', BigInt(i), [q.call.fd]);
+      await this.#set(R.SET_VRING_KICK, 'u64', BigInt(i), [q.kick.fd]);
     }
     if (protocol) {
-      for (let i = 0; i < o.queueCount; i++)
+      for (let i = 0; i < o.queueCount; i++) {
         await this.#set(R.SET_VRING_ENABLE, 'vringState', { index: i, num: 1 });
+      }
     }
     if (status) {
-      await this.#set(
-        R.SET_STATUS,
-        'u64',
-        BigInt(
-          DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK | DeviceStatus.DRIVER_OK,
-        ),
-      );
+      await this.#set(R.SET_STATUS, 'u64', BigInt(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK));
     }
-    this.#started = true;
   }
 
   /** (Re-)sends SET_MEM_TABLE: one region, the memfd. */
@@ -395,7 +529,7 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
           await this.#set(R.SET_VRING_ENABLE, 'vringState', { index: q.index, num: 0 });
       }
       for (const q of this.queues) {
-        const r = await this.connection.request(
+        const r = await this.#connection.request(
           R.GET_VRING_BASE,
           'vringState',
           { index: q.index, num: 0 },
@@ -411,7 +545,8 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.connection.close();
+    this.#listener?.close();
+    this.#connection.close();
     for (const q of this.queues) {
       q.kick.close();
       q.call.close();

@@ -141,6 +141,8 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
       return undefined;
     }
     if (this.#paused[pair]) return false;
+    // never enabled yet: leave the buffers for when it is (SET_VRING_ENABLE wakes the queue)
+    if (!queue.enabled && !queue.everEnabled) return false;
     this.#drainTx(queue, pair);
     return this.#paused[pair] ? false : undefined;
   }
