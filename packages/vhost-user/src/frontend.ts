@@ -71,6 +71,8 @@ export interface FrontendOptions {
 export class FrontendQueue {
   readonly index: number;
   readonly ring: DriverQueue;
+  /** Guest addresses of the ring parts (split: desc, avail, used; packed: desc, driver event, device event). */
+  addresses: { desc: bigint; avail: bigint; used: bigint } = { desc: 0n, avail: 0n, used: 0n };
   readonly kick: EventFd;
   readonly call: EventFd;
   readonly stats = { kicks: 0 };
@@ -482,6 +484,7 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
         this.queues.push(new FrontendQueue(i, ring, EventFd.create(), EventFd.create()));
       }
       const q = this.queues[i]!;
+      q.addresses = addr;
       await this.#set(R.SET_VRING_NUM, 'vringState', { index: i, num: n });
       await this.#set(R.SET_VRING_BASE, 'vringState', { index: i, num: this.#base(i, again) });
       await this.#set(R.SET_VRING_ADDR, 'vringAddress', {

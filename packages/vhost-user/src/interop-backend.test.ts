@@ -138,6 +138,43 @@ describe.runIf(available)('DPDK testpmd virtio-user -> vipc back-end', () => {
       expect(errors).toEqual([]);
     });
   }
+
+  it('a testpmd killed mid-stream leaves the back-end ready; the next testpmd is counted exactly', async () => {
+    const sock = join(dir, 'vhu-restart.sock');
+    const device = new VirtioNetDevice();
+    const errors: string[] = [];
+    backend = new VhostUserBackend({ device, log: (l) => errors.push(l) });
+    let disconnects = 0;
+    backend.on('disconnect', () => disconnects++);
+    listener = backend.listen(sock, { policy: anyPeer });
+    const first = new Testpmd({
+      prefix: `vhu${process.pid}k`,
+      vdev: `net_virtio_user0,path=${sock},queues=1`,
+      forwardMode: 'txonly',
+      txpkts: 64,
+    });
+    testpmd = first;
+    try {
+      await until(() => device.stats.received >= 5_000, 'the first testpmd to send', 90_000);
+      first.proc.kill('SIGKILL');
+      await until(() => disconnects === 1 && !backend!.connected, 'the back-end to notice', 30_000);
+    } finally {
+      await first.stop(1000);
+    }
+    const before = device.stats.received;
+    testpmd = new Testpmd({
+      prefix: `vhu${process.pid}k2`,
+      vdev: `net_virtio_user0,path=${sock},queues=1`,
+      forwardMode: 'txonly',
+      txpkts: 64,
+    });
+    await until(() => device.stats.received - before >= 10_000, 'the second testpmd to send', 90_000);
+    const totals = accumulatedTotals(await testpmd.stop());
+    testpmd = undefined;
+    await until(() => !backend!.connected, 'the second front-end to disconnect', 30_000);
+    expect(device.stats.received - before).toBe(totals.tx);
+    expect(errors).toEqual([]);
+  });
 });
 
 function lastRx(output: string): number {

@@ -1,0 +1,158 @@
+/**
+ * Hostile front-ends: rings that point outside guest memory, absurd indexes,
+ * region fds that shrink. Each gives a clear error, nothing leaks, the
+ * process survives and the back-end serves the next front-end.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openFdCount, Seal } from '@vipc/shm';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { VhostUserBackend } from './backend.js';
+import { anyPeer, type VhostUserListener } from './connection.js';
+import type { BackendQueue } from './device.js';
+import type { VhostUserError } from './errors.js';
+import { VhostUserFrontend } from './frontend.js';
+import { VirtioNetDevice } from './net-device.js';
+import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
+
+let dir: string;
+let sock: string;
+let backend: VhostUserBackend;
+let device: VirtioNetDevice;
+let listener: VhostUserListener;
+let queueErrors: [BackendQueue, VhostUserError][];
+const cleanup: (() => void)[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), `vipc-vhu-sec-${process.pid}-`));
+  sock = join(dir, 's.sock');
+  device = new VirtioNetDevice();
+  backend = new VhostUserBackend({ device });
+  queueErrors = [];
+  backend.on('queue-error', (q: BackendQueue, e: VhostUserError) => queueErrors.push([q, e]));
+  listener = backend.listen(sock, { policy: anyPeer });
+});
+afterEach(() => {
+  for (const f of cleanup.splice(0).reverse()) f();
+  backend.close();
+  listener.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      if (cond()) resolve();
+      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
+
+async function frontend(): Promise<VhostUserFrontend> {
+  const fe = await VhostUserFrontend.connect(sock, {
+    queueCount: 2,
+    queueSize: 64,
+    features: NET_DRIVER_FEATURES,
+    policy: anyPeer,
+  });
+  cleanup.push(() => fe.close());
+  return fe;
+}
+
+/** Writes a split descriptor and makes it available on queue `qi`, then kicks. */
+function hostileChain(
+  fe: VhostUserFrontend,
+  qi: number,
+  desc: { addr: bigint; len: number; flags: number; next: number },
+  availIdx = 1,
+  head = 0,
+): void {
+  const q = fe.queues[qi]!;
+  const d = fe.memory.slice(q.addresses.desc + BigInt(16 * head), 16);
+  const v = new DataView(d.buffer, d.byteOffset, 16);
+  v.setBigUint64(0, desc.addr, true);
+  v.setUint32(8, desc.len, true);
+  v.setUint16(12, desc.flags, true);
+  v.setUint16(14, desc.next, true);
+  const a = fe.memory.slice(q.addresses.avail, 4 + 2 * 64);
+  const av = new DataView(a.buffer, a.byteOffset, a.length);
+  av.setUint16(4, head, true);
+  av.setUint16(2, availIdx, true);
+  q.notify();
+}
+
+describe('hostile rings', () => {
+  it('a descriptor outside guest memory breaks only that queue, with a clear error', async () => {
+    const before = openFdCount();
+    const fe = await frontend();
+    hostileChain(fe, 1, { addr: 0xdead00000000n, len: 100, flags: 0, next: 0 });
+    await until(() => queueErrors.length === 1, 'the queue error');
+    const [q, err] = queueErrors[0]!;
+    expect(q.index).toBe(1);
+    expect(err.code).toBe('QUEUE_BROKEN');
+    expect(err.message).toMatch(/queue 1 is broken/);
+    expect(backend.connected).toBe(true);
+    expect(backend.queues[1]!.ready).toBe(false);
+    // the other direction still works
+    const driver = new VirtioNetDriver(fe);
+    cleanup.push(() => driver.close());
+    let got = 0;
+    driver.onFrame = () => got++;
+    await until(() => device.linkUp(0), 'the receive queue');
+    expect(device.send(new Uint8Array(60))).toBe(true);
+    await until(() => got === 1, 'a frame on the healthy queue');
+    for (const f of cleanup.splice(0).reverse()) f();
+    await until(() => !backend.connected, 'the disconnect');
+    // the next front-end gets fresh queues
+    const fe2 = await frontend();
+    const d2 = new VirtioNetDriver(fe2);
+    cleanup.push(() => d2.close());
+    expect(d2.send(new Uint8Array(80))).toBe(true);
+    await until(() => device.stats.received === 1, 'a frame from the next front-end');
+    for (const f of cleanup.splice(0).reverse()) f();
+    await until(() => openFdCount() === before, 'fds back to the start count');
+  });
+
+  it('an avail index that jumps beyond the ring size, a head beyond the table, a descriptor loop', async () => {
+    for (const [desc, idx, head, rule] of [
+      [{ addr: 0x40000000n, len: 16, flags: 0, next: 0 }, 1000, 0, /avail|index/i],
+      [{ addr: 0x40000000n, len: 16, flags: 0, next: 0 }, 1, 64, /head|descriptor index|out of range/i],
+      [{ addr: 0x40000000n, len: 16, flags: 1, next: 0 }, 1, 0, /loop|chain/i],
+    ] as const) {
+      queueErrors = [];
+      const fe = await frontend();
+      if (head >= 64) {
+        // a head id past the table: write the bad id straight into the avail ring
+        const q = fe.queues[1]!;
+        const a = fe.memory.slice(q.addresses.avail, 6);
+        const av = new DataView(a.buffer, a.byteOffset, 6);
+        av.setUint16(4, head, true);
+        av.setUint16(2, idx, true);
+        q.notify();
+      } else hostileChain(fe, 1, desc, idx, head);
+      await until(() => queueErrors.length === 1, `the queue error (${rule})`);
+      expect(queueErrors[0]![1].code).toBe('QUEUE_BROKEN');
+      expect(queueErrors[0]![1].message).toMatch(rule);
+      expect(backend.connected).toBe(true);
+      for (const f of cleanup.splice(0).reverse()) f();
+      await until(() => !backend.connected, 'the disconnect');
+    }
+  });
+
+  it('with requireSeals, memory fds that could shrink (SIGBUS) are refused', async () => {
+    backend.close();
+    listener.close();
+    device = new VirtioNetDevice();
+    backend = new VhostUserBackend({ device, requireSeals: Seal.SHRINK });
+    const errors: VhostUserError[] = [];
+    backend.on('connection-error', (e: VhostUserError) => errors.push(e));
+    backend.on('request-error', (e: VhostUserError) => errors.push(e));
+    listener = backend.listen(sock, { policy: anyPeer });
+    await expect(frontend()).rejects.toThrow(/failed request 5/);
+    expect(errors[0]?.message).toMatch(/lacks the required seals/);
+  });
+});
