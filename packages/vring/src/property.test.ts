@@ -1,7 +1,9 @@
 // Property tests: random chains round-trip; arbitrary ring bytes never crash,
 // hang, or yield a view outside guest memory.
+
+import { memfdCreate, mmap } from '@vipc/shm';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VringError } from './errors.js';
 import { GuestMemory } from './guest-memory.js';
 import { PackedDeviceQueue } from './packed-device-queue.js';
@@ -31,12 +33,15 @@ function roundTrip(
   eventIdx: boolean,
   chains: ChainSpec[],
   order: number[],
+  backing: Backing = 'array',
 ) {
   const features = { indirect: true, eventIdx };
+  const buffer = backing === 'memfd' ? memfdBuffer() : undefined;
+  const shared = backing === 'shared';
   const r =
     kind === 'split'
-      ? splitRig({ size, features, dataBytes: 1 << 20 })
-      : packedRig({ size, features, dataBytes: 1 << 20 });
+      ? splitRig({ size, features, dataBytes: 1 << 20, shared, buffer })
+      : packedRig({ size, features, dataBytes: 1 << 20, shared, buffer });
   const { driver, device } = r;
   let cursor = 0;
   const alloc = (n: number) => {
@@ -100,9 +105,34 @@ function roundTrip(
   expect(driver.inFlight()).toBe(0);
 }
 
+type Backing = 'array' | 'shared' | 'memfd';
+// One memfd mapping (ArrayBuffer over MAP_SHARED memory), zeroed for each run.
+let memfdMap: { buffer: ArrayBuffer } | undefined;
+function memfdBuffer(): ArrayBuffer {
+  const b = memfdMap!.buffer;
+  new Uint8Array(b).fill(0);
+  return b;
+}
+beforeAll(() => {
+  const fd = memfdCreate(`vring-prop-${process.pid}`, { size: 2 << 20 });
+  memfdMap = mmap(fd);
+  fd.close();
+});
+afterAll(() => {
+  (memfdMap as { unmap?: () => void } | undefined)?.unmap?.();
+});
+
 describe('property: random chains round-trip', () => {
-  for (const kind of ['split', 'packed'] as const) {
-    it(`${kind}: payloads, lengths and tokens survive any chain shapes and completion order`, () => {
+  // the same contract over every kind of memory: ArrayBuffer, SharedArrayBuffer, a memfd mapping
+  for (const [kind, backing] of [
+    ['split', 'array'],
+    ['packed', 'array'],
+    ['split', 'shared'],
+    ['packed', 'shared'],
+    ['split', 'memfd'],
+    ['packed', 'memfd'],
+  ] as const) {
+    it(`${kind} over ${backing}: payloads, lengths and tokens survive any chain shapes and completion order`, () => {
       fc.assert(
         fc.property(
           fc.constantFrom(1, 2, 4, 8, 16),
@@ -114,10 +144,10 @@ describe('property: random chains round-trip', () => {
             const fit = chains.map((c) =>
               c.readable.length + c.writable.length > size ? { ...c, indirect: true } : c,
             );
-            roundTrip(kind, size, eventIdx, fit, order);
+            roundTrip(kind, size, eventIdx, fit, order, backing);
           },
         ),
-        { numRuns: 150 },
+        { numRuns: backing === 'array' ? 150 : 50 },
       );
     });
   }

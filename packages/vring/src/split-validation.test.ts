@@ -86,6 +86,16 @@ describe('device side: what the driver wrote (split)', () => {
     expect(r.device.state().nextAvail).toBe(2);
   });
 
+  it('rule 1: avail.idx moving backwards (the driver never decrements it) is AVAIL_INDEX_OVERRUN', () => {
+    const r = splitRig({ size: 8 });
+    const h = hostile(r);
+    for (let i = 0; i < 3; i++) h.desc(i, r.data, 4);
+    h.avail([0, 1, 2]);
+    for (let i = 0; i < 3; i++) expect(r.device.pop()).not.toBeNull();
+    h.avail([0, 1, 2], 2);
+    expectViolation(r, 'AVAIL_INDEX_OVERRUN');
+  });
+
   it('rule 2: a head >= N is INVALID_DESCRIPTOR_INDEX', () => {
     const r = splitRig({ size: 8 });
     hostile(r).avail([8]);

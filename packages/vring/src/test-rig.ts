@@ -26,7 +26,15 @@ export interface SplitRig {
 }
 
 export function splitRig(
-  opts: { size?: number; features?: QueueFeatures; dataBytes?: number; base?: bigint; shared?: boolean } = {},
+  opts: {
+    size?: number;
+    features?: QueueFeatures;
+    dataBytes?: number;
+    base?: bigint;
+    shared?: boolean;
+    /** Back the rig with this buffer (e.g. a memfd mapping); it must be large enough. */
+    buffer?: ArrayBuffer | SharedArrayBuffer;
+  } = {},
 ): SplitRig {
   const size = opts.size ?? 8;
   const base = opts.base ?? 0x10000n;
@@ -34,7 +42,7 @@ export function splitRig(
   const ringBytes = Math.ceil(ring.totalBytes / 4096) * 4096;
   const dataBytes = opts.dataBytes ?? 65536;
   const total = ringBytes + dataBytes;
-  const buffer = opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total);
+  const buffer = opts.buffer ?? (opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
   const memory = new GuestMemory([{ guestAddress: base, size: total, buffer }]);
   const addresses = {
     descTable: base + BigInt(ring.descTable),
@@ -85,7 +93,14 @@ export interface PackedRig {
 }
 
 export function packedRig(
-  opts: { size?: number; features?: QueueFeatures; dataBytes?: number; base?: bigint; shared?: boolean } = {},
+  opts: {
+    size?: number;
+    features?: QueueFeatures;
+    dataBytes?: number;
+    base?: bigint;
+    shared?: boolean;
+    buffer?: ArrayBuffer | SharedArrayBuffer;
+  } = {},
 ): PackedRig {
   const size = opts.size ?? 8;
   const base = opts.base ?? 0x10000n;
@@ -93,7 +108,7 @@ export function packedRig(
   const ringBytes = Math.ceil(ring.totalBytes / 4096) * 4096;
   const dataBytes = opts.dataBytes ?? 65536;
   const total = ringBytes + dataBytes;
-  const buffer = opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total);
+  const buffer = opts.buffer ?? (opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
   const memory = new GuestMemory([{ guestAddress: base, size: total, buffer }]);
   const addresses = {
     descRing: base + BigInt(ring.descRing),
