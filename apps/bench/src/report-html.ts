@@ -32,7 +32,8 @@ interface ChartOptions {
 
 function logTicks(min: number, max: number): number[] {
   const ticks: number[] = [];
-  for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) ticks.push(10 ** e);
+  // Start a decade lower when the smallest bar would sit right on the axis.
+  for (let e = Math.floor(Math.log10(min) - 0.2); e <= Math.ceil(Math.log10(max)); e++) ticks.push(10 ** e);
   return ticks;
 }
 
@@ -160,7 +161,7 @@ export function summarySvg(report: BenchReport): string {
     y += h;
     return g;
   });
-  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="vipc bench throughput" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">\n<title>vipc bench throughput</title>\n${inner.join('\n')}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="vipc bench throughput" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="system-ui, sans-serif" font-size="12">\n<title>vipc bench throughput</title>\n${inner.join('\n')}\n</svg>\n`;
 }
 
 function targetText(t: TargetResult): { value: string; mark: string; cls: string } {
