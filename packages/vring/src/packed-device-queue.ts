@@ -126,8 +126,12 @@ export class PackedDeviceQueue {
     return this.#broken;
   }
 
+  // The head's flags as loaded (atomically) by the last #isAvail(): the walk uses this copy.
+  #headFlags = 0;
+
   #isAvail(slot: number): boolean {
     const flags = Atomics.load(this.#desc16, 8 * slot + 7);
+    this.#headFlags = flags;
     const w = this.#availWrap;
     return ((flags & VIRTQ_DESC_F_AVAIL) !== 0) === w && ((flags & VIRTQ_DESC_F_USED) !== 0) !== w;
   }
@@ -206,7 +210,8 @@ export class PackedDeviceQueue {
       const len = d32[w + 2]!;
       const idFlags = d32[w + 3]!;
       id = idFlags & 0xffff;
-      const flags = idFlags >>> 16;
+      // the head's flags come from the atomic load that proved ownership (read once)
+      const flags = count === 1 ? this.#headFlags : idFlags >>> 16;
       const where = `descriptor at ring position ${slot}`;
       if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
         if (!this.features.indirect) {
