@@ -36,6 +36,7 @@ describe('main(argv)', () => {
       ['--sizes', '2'],
       ['--scenarios', 'nope'],
       ['--rounds', 'x'],
+      ['--spin-us', '-3'],
       ['positional'],
     ]) {
       const r = await run(argv);

@@ -16,6 +16,7 @@ export const BENCH_OPTIONS = {
   scenarios: { type: 'string' },
   rounds: { type: 'string' },
   duration: { type: 'string' },
+  'spin-us': { type: 'string' },
   html: { type: 'string' },
   markdown: { type: 'string' },
   svg: { type: 'string' },
@@ -32,6 +33,7 @@ export const BENCH_HELP: Record<keyof typeof BENCH_OPTIONS, string> = {
   scenarios: 'scenario ids to run, comma-separated (default: all; see --list)',
   rounds: 'rounds (default 3, quick 1); every scenario runs once per size per round, interleaved',
   duration: 'measured throughput phase per trial in ms (round trips get half of it)',
+  'spin-us': 'spin before sleeping in the spin-then-sleep scenarios, in µs (default 50)',
   html: 'write the self-contained HTML report (inline SVG charts) to this file',
   markdown: 'write the table and targets as Markdown to this file',
   svg: 'write the throughput chart (every size) as one SVG file',
@@ -42,7 +44,7 @@ export const BENCH_HELP: Record<keyof typeof BENCH_OPTIONS, string> = {
 };
 
 export const BENCH_USAGE =
-  'vipc bench [--quick] [--json] [--sizes 64,1500,64k] [--scenarios id,...] [--rounds N] [--duration MS]\n' +
+  'vipc bench [--quick] [--json] [--sizes 64,1500,64k] [--scenarios id,...] [--rounds N] [--duration MS] [--spin-us US]\n' +
   '           [--html FILE] [--markdown FILE] [--svg FILE] [--out FILE] [--baseline FILE] [--list]';
 
 export interface MainIo {
@@ -80,6 +82,7 @@ export function optionsFromValues(values: Record<string, unknown>): BenchOptions
       latencyWarmupMs: Math.max(5, Math.round(d / 10)),
     };
   }
+  if (typeof values['spin-us'] === 'string') o.spinUs = parseIntOption(values['spin-us'], 'spin-us');
   if (typeof values.baseline === 'string') {
     const file = values.baseline;
     let data: unknown;

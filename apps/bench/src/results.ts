@@ -41,6 +41,10 @@ export interface ScenarioResult {
   endpoints: string;
   mode?: string;
   layout?: string;
+  /** Spin-then-sleep: how long each end spins before sleeping (µs). */
+  spinUs?: number;
+  /** What the scenario measures (its transport, endpoints and options). */
+  description: string;
   size: number;
   status: ScenarioStatus;
   /** Why the scenario is unavailable or failed. */

@@ -50,6 +50,8 @@ export interface BenchOptions {
   timing?: Partial<TrialTiming>;
   /** Measure memcpy bandwidth (default true). */
   memcpy?: boolean;
+  /** Spin before sleeping in the spin-then-sleep scenarios, µs (default 50). */
+  spinUs?: number;
   /** A previous report (`--json` output) to compare against. */
   baseline?: { file: string; report: BenchReport };
   signal?: AbortSignal;
@@ -89,6 +91,21 @@ export function resolveOptions(options: BenchOptions): Resolved {
       }
       return s;
     });
+  }
+  if (options.spinUs !== undefined) {
+    const spinUs = options.spinUs;
+    if (!Number.isInteger(spinUs) || spinUs < 0 || spinUs > 1_000_000) {
+      throw new BenchError('USAGE', `spinUs must be an integer from 0 to 1000000 (got ${spinUs})`);
+    }
+    scenarios = scenarios.map((s) =>
+      s.vring?.mode === 'spin'
+        ? {
+            ...s,
+            vring: { ...s.vring, spinUs },
+            description: s.description.replace(/spin \d+ µs/, `spin ${spinUs} µs`),
+          }
+        : s,
+    );
   }
   const rounds = options.rounds ?? (quick ? QUICK_ROUNDS : STANDARD_ROUNDS);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100) {
@@ -321,6 +338,7 @@ function baseResult(s: Scenario, size: number): ScenarioResult {
     label: s.label,
     group: s.group,
     endpoints: s.endpoints,
+    description: s.description,
     size,
     status: 'ok',
     messagesPerSecond: 0,
@@ -343,6 +361,7 @@ function baseResult(s: Scenario, size: number): ScenarioResult {
   if (s.vring) {
     r.mode = s.vring.mode;
     r.layout = s.vring.layout;
+    if (s.vring.mode === 'spin') r.spinUs = s.vring.spinUs;
   }
   return r;
 }

@@ -186,7 +186,24 @@ describe('runBench', () => {
     );
   });
 
+  it('spinUs sets the spin of the spin-then-sleep scenarios (and the report says so)', async () => {
+    const report = await runBench({
+      sizes: [64],
+      scenarios: ['vring-split-spin'],
+      rounds: 1,
+      timing: TINY,
+      memcpy: false,
+      spinUs: 200,
+    });
+    const [r] = report.scenarios;
+    expect(r!.status).toBe('ok');
+    expect(r!.spinUs).toBe(200);
+    expect(r!.description).toContain('spin 200 µs');
+    expect(r!.counts.equal).toBe(true);
+  });
+
   it('refuses bad options with usage errors', async () => {
+    await expect(runBench({ spinUs: -1 })).rejects.toMatchObject({ code: 'USAGE' });
     await expect(runBench({ sizes: [4] })).rejects.toMatchObject({ code: 'USAGE' });
     await expect(runBench({ sizes: [] })).rejects.toMatchObject({ code: 'USAGE' });
     await expect(runBench({ scenarios: ['nope'] })).rejects.toMatchObject({ code: 'USAGE' });
