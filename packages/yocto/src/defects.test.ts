@@ -223,6 +223,7 @@ describe('the 8 defects of the demo layer', () => {
       for (const p of [
         'recipes-core/vipc-hugepages/vipc-hugepages_1.0.bb',
         'recipes-vipc/vipc-endpoints/vipc-endpoints_1.0.bb',
+        'recipes-vipc/vipc-guest-endpoints/vipc-guest-endpoints_1.0.bb',
       ]) {
         const f = l.files.find(
           (x) => x.path === p.replaceAll('vipc-', `${(l.v.layerName ?? 'meta-vipc').slice(5)}-`),

@@ -13,7 +13,7 @@ inherit core-image
 IMAGE_INSTALL = " \
     packagegroup-core-boot \
     packagegroup-vipc-guest \
-    vipc-endpoints-guest-ctl \
+    vipc-guest-endpoints-guest-ctl \
 "
 IMAGE_LINGUAS = ""
 NO_RECOMMENDATIONS = "1"

@@ -13,7 +13,7 @@ inherit core-image
 IMAGE_INSTALL = " \
     packagegroup-core-boot \
     packagegroup-vipc-guest \
-    vipc-endpoints-guest-data \
+    vipc-guest-endpoints-guest-data \
 "
 IMAGE_LINGUAS = ""
 NO_RECOMMENDATIONS = "1"

@@ -54,6 +54,7 @@ export const guestImage = (c: LayerContext, k: YoctoContainer) => `${c.collectio
 export const hostImage = (c: LayerContext) => `${c.collection}-host-image`;
 export const lxcConfigRecipe = (k: YoctoContainer) => `lxc-config-${k.name}`;
 export const endpointsRecipe = (c: LayerContext) => `${c.collection}-endpoints`;
+export const guestEndpointsRecipe = (c: LayerContext) => `${c.collection}-guest-endpoints`;
 export const hugepagesRecipe = (c: LayerContext) => `${c.collection}-hugepages`;
 export const endpointUnit = (c: LayerContext, name: string) => `${c.collection}-endpoint-${name}`;
 
