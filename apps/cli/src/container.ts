@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { CliError } from './errors.js';
 import { processStartTime } from './state.js';
+import { removeContainer } from './teardown.js';
 
 export interface Bind {
   source: string;
@@ -149,7 +150,50 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
       }
     },
     destroy: async () => {
-      if (container.exists()) await container.destroy({ force: true });
+      if (!container.exists()) return;
+      try {
+        await container.destroy({ force: true });
+      } catch (err) {
+        // A busy machine can make a step time out: fall back to the plain tools, then report.
+        await removeContainer(options.name, lxc.lxcpath);
+        if (container.exists()) throw err;
+      }
     },
   };
+}
+
+/**
+ * Removes what demos that died without cleaning up (kill -9, a closed
+ * terminal) left: `vipc-demo-PID` containers and `demo-PID-*` socket
+ * directories whose PID is no longer running. Returns the names removed.
+ */
+export async function removeStaleDemos(socketBase: string, lxcPath = defaultLxcPath()): Promise<string[]> {
+  const { readdirSync, rmSync } = await import('node:fs');
+  const alive = (pid: number) => processStartTime(pid) !== undefined;
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(lxcPath);
+  } catch {
+    // no containers yet
+  }
+  for (const n of names) {
+    const m = /^vipc-demo-(\d+)$/.exec(n);
+    if (!m || alive(Number(m[1]))) continue;
+    await removeContainer(n, lxcPath).catch(() => {});
+    rmSync(`${lxcPath}/${n}`, { recursive: true, force: true });
+    removed.push(n);
+  }
+  try {
+    for (const d of readdirSync(socketBase)) {
+      const m = /^demo-(\d+)-/.exec(d);
+      if (m && !alive(Number(m[1]))) {
+        rmSync(`${socketBase}/${d}`, { recursive: true, force: true });
+        removed.push(d);
+      }
+    }
+  } catch {
+    // no socket directory yet
+  }
+  return removed;
 }

@@ -1,10 +1,12 @@
 // vipc demo end to end: a host back-end and a front-end in a real LXC container
 // (or, with --process, a second process), over a real vhost-user link.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LXC, peerTest, vipc } from './test-helpers.js';
+import { LXC, peerTest, vipc, vipcSpawn, waitFor } from './test-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), `vipc-demo-${process.pid}-`));
 const lxcPath = join(dir, 'lxc');
@@ -109,5 +111,39 @@ describe('vipc demo', () => {
     const r = vipc(['demo', '--messages', '1000', '--json'], { env });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ endpoint: 'container', received: 1000, lost: 0 });
+  });
+
+  it('Ctrl-C stops it cleanly: the partial result, marked interrupted, exit 1, nothing left', async () => {
+    const before = socketDirs();
+    const d = vipcSpawn(['demo', '--process', '--messages', '100000000', '--json'], env);
+    await waitFor('the link', () => /link up/.test(d.out.stderr) || undefined);
+    d.child.kill('SIGINT');
+    expect(await d.exit).toBe(1);
+    const doc = JSON.parse(d.out.stdout);
+    expect(doc).toMatchObject({ ok: false, interrupted: true, endpoint: 'process' });
+    expect(doc.sent).toBeLessThan(100000000);
+    expect(socketDirs()).toEqual(before);
+  });
+
+  lxc('a reader that goes away (EPIPE) does not stop the cleanup of the container', async () => {
+    const d = vipcSpawn(['demo', '--container', '--messages', '3000', '--json'], env);
+    d.child.stdout!.destroy();
+    await d.exit;
+    expect(readdirSync(lxcPath).filter((n) => n.startsWith('vipc-demo-'))).toEqual([]);
+  });
+
+  lxc('removes containers and socket directories that killed demos left behind', () => {
+    // A pid that is certainly gone: a process that already exited.
+    const dead = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
+    const stale = join(lxcPath, `vipc-demo-${dead}`);
+    mkdirSync(stale, { recursive: true });
+    const base = process.getuid?.() === 0 ? '/run/vipc' : tmpdir();
+    const staleSock = join(base, `demo-${dead}-zzzzzz`);
+    mkdirSync(staleSock, { recursive: true });
+    const r = vipc(['demo', '--process', '--messages', '100'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`removed what earlier demos left behind: vipc-demo-${dead}`);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(staleSock)).toBe(false);
   });
 });

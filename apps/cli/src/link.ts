@@ -214,8 +214,11 @@ async function openBackend(vu: VhostUser, o: LinkOptions): Promise<MessageLink> 
           const done = () => {
             device.off('writable', done);
             backend.off('disconnect', done);
+            clearTimeout(t);
             resolve();
           };
+          // Besides 'writable', retry now and then: a wake-up that never comes must not stall us.
+          const t = setTimeout(done, 5);
           device.once('writable', done);
           backend.once('disconnect', done);
         });

@@ -131,6 +131,7 @@ async function runModule(
   const onSignal = () => controller.abort(new CliError('FAILED', 'interrupted'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal);
   try {
     const mod = await spec.load();
     const code = await mod.run({
@@ -157,5 +158,6 @@ async function runModule(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
 }

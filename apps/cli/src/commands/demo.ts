@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandContext } from '../command.js';
-import { type ContainerHandle, containerSupport, startContainer } from '../container.js';
+import { type ContainerHandle, containerSupport, removeStaleDemos, startContainer } from '../container.js';
 import { type Counters, runEcho } from '../endpoint.js';
 import { CliError, usageError } from '../errors.js';
 import { type MessageLink, openLink } from '../link.js';
@@ -16,9 +16,12 @@ interface FrontEnd {
   container?: ContainerHandle;
 }
 
+function demoBase(): string {
+  return process.getuid?.() === 0 ? '/run/vipc' : tmpdir();
+}
+
 function demoDir(): string {
-  const root = process.getuid?.() === 0;
-  const base = root ? '/run/vipc' : tmpdir();
+  const base = demoBase();
   mkdirSync(base, { recursive: true, mode: 0o755 });
   return mkdtempSync(join(base, `demo-${process.pid}-`));
 }
@@ -44,6 +47,8 @@ export async function run(ctx: CommandContext): Promise<number> {
       support.fix,
     );
   const endpoint: 'container' | 'process' = support.ok ? 'container' : 'process';
+  const stale = await removeStaleDemos(demoBase());
+  if (stale.length > 0) ctx.out.log(`vipc demo: removed what earlier demos left behind: ${stale.join(', ')}`);
   if (!support.ok)
     ctx.out.log(
       `vipc demo: no LXC container (${support.reason}); the front-end runs in a second process instead`,
@@ -202,9 +207,11 @@ export async function run(ctx: CommandContext): Promise<number> {
       megabytesPerSecond: number;
       latency: { p50Us: number; p99Us: number; maxUs: number; meanUs: number } | null;
     };
-    const ok = r.lost === 0 && r.corrupt === 0 && r.sent === messages;
+    const interrupted = ctx.signal.aborted;
+    const ok = !interrupted && r.lost === 0 && r.corrupt === 0 && r.sent === messages;
     const doc = {
       ok,
+      ...(interrupted ? { interrupted: true } : {}),
       endpoint,
       ...(endpoint === 'container'
         ? { container: instance }
@@ -235,9 +242,9 @@ export async function run(ctx: CommandContext): Promise<number> {
         `vipc demo: host back-end <-> front-end in ${where}, over vhost-user (${ring} ring, ${mode} mode)`,
       );
       ctx.out.print(
-        `  ${r.sent} messages of ${size} bytes sent, ${r.received} echoed back, ${r.lost} lost${
-          r.corrupt ? `, ${r.corrupt} corrupt` : ''
-        }`,
+        `  ${r.sent} messages of ${size} bytes sent, ${r.received} echoed back, ${r.lost} ${
+          interrupted ? 'in flight when interrupted' : 'lost'
+        }${r.corrupt ? `, ${r.corrupt} corrupt` : ''}`,
       );
       ctx.out.print(
         `  throughput: ${formatRate(r.messagesPerSecond, r.megabytesPerSecond)} (${r.seconds} s, ${window} in flight)`,
