@@ -7,14 +7,11 @@ import { VringError } from './errors.js';
  * keep the buffers they were made from).
  */
 export class DescriptorChain {
-  /** The id to pass to addUsed (split: head index; packed: buffer id). */
-  readonly head: number;
-  /** Ring slots the chain occupies (packed: how far the used index moves; split: 1 + next hops). */
-  readonly descriptorCount: number;
-  /** GuestMemory generation the views were resolved in. */
-  readonly generation: number;
-  readonly readableLength: number;
-  readonly writableLength: number;
+  #head: number;
+  #descriptorCount: number;
+  #generation: number;
+  #readableLength: number;
+  #writableLength: number;
   // Segment i is #bytes[i] from #spans[2i] for #spans[2i+1] bytes (readable ones first).
   #bytes: Uint8Array[];
   #spans: number[];
@@ -33,14 +30,90 @@ export class DescriptorChain {
     readableLength: number,
     writableLength: number,
   ) {
-    this.head = head;
-    this.descriptorCount = descriptorCount;
-    this.generation = generation;
+    this.#head = head;
+    this.#descriptorCount = descriptorCount;
+    this.#generation = generation;
     this.#bytes = bytes;
     this.#spans = spans;
     this.#nReadable = nReadable;
-    this.readableLength = readableLength;
-    this.writableLength = writableLength;
+    this.#readableLength = readableLength;
+    this.#writableLength = writableLength;
+  }
+
+  /**
+   * @internal Empties `reuse` before a walk refills its arrays (a failed walk
+   * leaves it an empty chain).
+   */
+  static _empty(reuse: DescriptorChain): DescriptorChain {
+    reuse.#bytes.length = 0;
+    reuse.#spans.length = 0;
+    reuse.#nReadable = 0;
+    reuse.#readableLength = 0;
+    reuse.#writableLength = 0;
+    reuse.#readable = undefined;
+    reuse.#writable = undefined;
+    return reuse;
+  }
+
+  /** @internal Re-initialises `reuse` (whose arrays the walk filled) or builds a new chain. */
+  static _make(
+    reuse: DescriptorChain | undefined,
+    head: number,
+    descriptorCount: number,
+    generation: number,
+    bytes: Uint8Array[],
+    spans: number[],
+    nReadable: number,
+    readableLength: number,
+    writableLength: number,
+  ): DescriptorChain {
+    if (reuse === undefined) {
+      return new DescriptorChain(
+        head,
+        descriptorCount,
+        generation,
+        bytes,
+        spans,
+        nReadable,
+        readableLength,
+        writableLength,
+      );
+    }
+    reuse.#head = head;
+    reuse.#descriptorCount = descriptorCount;
+    reuse.#generation = generation;
+    reuse.#nReadable = nReadable;
+    reuse.#readableLength = readableLength;
+    reuse.#writableLength = writableLength;
+    return reuse;
+  }
+
+  /** @internal The segment arrays of a chain (for a walk that reuses it). */
+  static _bytes(c: DescriptorChain): Uint8Array[] {
+    return c.#bytes;
+  }
+  /** @internal */
+  static _spans(c: DescriptorChain): number[] {
+    return c.#spans;
+  }
+
+  /** The id to pass to addUsed (split: head index; packed: buffer id). */
+  get head(): number {
+    return this.#head;
+  }
+  /** Ring slots the chain occupies (packed: how far the used index moves; split: 1 + next hops). */
+  get descriptorCount(): number {
+    return this.#descriptorCount;
+  }
+  /** GuestMemory generation the views were resolved in. */
+  get generation(): number {
+    return this.#generation;
+  }
+  get readableLength(): number {
+    return this.#readableLength;
+  }
+  get writableLength(): number {
+    return this.#writableLength;
   }
 
   #bytesOf(i: number): Uint8Array {
@@ -85,14 +158,14 @@ export class DescriptorChain {
    * Returns the filled part (`target` itself when it was filled exactly).
    */
   read(target?: Uint8Array): Uint8Array {
-    const out = target ?? new Uint8Array(this.readableLength);
+    const out = target ?? new Uint8Array(this.#readableLength);
     const n = this.readInto(out);
     return n === out.length ? out : out.subarray(0, n);
   }
 
   /** Copies readable bytes into `target` from `offset` on; returns how many (no allocation for small copies). */
   readInto(target: Uint8Array, offset = 0): number {
-    const want = Math.min(target.length - offset, this.readableLength);
+    const want = Math.min(target.length - offset, this.#readableLength);
     let pos = 0;
     const spans = this.#spans;
     for (let i = 0; i < this.#nReadable && pos < want; i++) {

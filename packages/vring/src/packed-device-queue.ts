@@ -148,7 +148,8 @@ export class PackedDeviceQueue {
     this.#eventWritten = offWrap;
   }
 
-  pop(): DescriptorChain | null {
+  /** The next available chain, validated, or null; `reuse` as in SplitDeviceQueue.pop(). */
+  pop(reuse?: DescriptorChain): DescriptorChain | null {
     this.#refresh();
     if (!this.#isAvail(this.#nextAvail)) {
       if (!this.features.eventIdx || !this.#notify) return null;
@@ -157,10 +158,10 @@ export class PackedDeviceQueue {
       this.#armEvent();
       if (!this.#isAvail(this.#nextAvail)) return null;
     }
-    return this.#walk();
+    return this.#walk(reuse);
   }
 
-  #walk(): DescriptorChain {
+  #walk(reuse: DescriptorChain | undefined): DescriptorChain {
     const n = this.size;
     const memory = this.memory;
     const d32 = this.#desc32;
@@ -172,8 +173,9 @@ export class PackedDeviceQueue {
     let readableLength = 0;
     let writableLength = 0;
     let nReadable = 0;
-    const bytes: Uint8Array[] = [];
-    const spans: number[] = [];
+    const bytes: Uint8Array[] =
+      reuse === undefined ? [] : DescriptorChain._bytes(DescriptorChain._empty(reuse));
+    const spans: number[] = reuse === undefined ? [] : DescriptorChain._spans(reuse);
     const start = this.#nextAvail;
     const add = (lo: number, hi: number, len: number, writable: boolean, where: string) => {
       if (writable) {
@@ -279,7 +281,17 @@ export class PackedDeviceQueue {
     this.#chainDescs[id] = count;
     this.#inflightDescs += count;
     [this.#nextAvail, this.#availWrap] = advance(this.#nextAvail, this.#availWrap, count, n);
-    return new DescriptorChain(id, count, this.#gen, bytes, spans, nReadable, readableLength, writableLength);
+    return DescriptorChain._make(
+      reuse,
+      id,
+      count,
+      this.#gen,
+      bytes,
+      spans,
+      nReadable,
+      readableLength,
+      writableLength,
+    );
   }
 
   /** Records a used element for buffer id `head` (visible at the next publishUsed()). */

@@ -170,8 +170,10 @@ export class SplitDeviceQueue {
   /**
    * The next available chain, validated, or null when there is none. Throws a
    * VringError (and the queue is broken) when the driver wrote something invalid.
+   * Pass a chain you are done with as `reuse` to have it refilled instead of a
+   * new one allocated (its earlier views stay valid; it is emptied first).
    */
-  pop(): DescriptorChain | null {
+  pop(reuse?: DescriptorChain): DescriptorChain | null {
     this.#refresh();
     if (this.#availShadow === this.#nextAvail) {
       if (this.#loadAvailIdx() === this.#nextAvail) {
@@ -198,13 +200,13 @@ export class SplitDeviceQueue {
         `head ${head} was made available again while still in use by the device`,
       );
     }
-    const chain = this.#walk(head);
+    const chain = this.#walk(head, reuse);
     this.#inflight[head] = 1;
     this.#nextAvail = (this.#nextAvail + 1) & 0xffff;
     return chain;
   }
 
-  #walk(head: number): DescriptorChain {
+  #walk(head: number, reuse: DescriptorChain | undefined): DescriptorChain {
     const memory = this.memory;
     let table = this.#desc;
     let tableSize = this.size;
@@ -217,8 +219,9 @@ export class SplitDeviceQueue {
     let writableLength = 0;
     let nReadable = 0;
     let count = 0;
-    const bytes: Uint8Array[] = [];
-    const spans: number[] = [];
+    const bytes: Uint8Array[] =
+      reuse === undefined ? [] : DescriptorChain._bytes(DescriptorChain._empty(reuse));
+    const spans: number[] = reuse === undefined ? [] : DescriptorChain._spans(reuse);
     for (;;) {
       if (++hops > maxHops) {
         this.#fail(
@@ -316,7 +319,9 @@ export class SplitDeviceQueue {
       }
       idx = next;
     }
-    return new DescriptorChain(
+    return DescriptorChain._make(
+      reuse,
+
       head,
       count,
       this.#gen,

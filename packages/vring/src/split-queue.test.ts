@@ -4,7 +4,7 @@ import { vringNeedEvent } from './notification.js';
 import { stateToVringBase, vringBaseToState } from './queue-state.js';
 import { SplitDeviceQueue } from './split-device-queue.js';
 import { SplitDriverQueue } from './split-driver-queue.js';
-import { catchCode, splitRig } from './test-rig.js';
+import { catchCode, packedRig, splitRig } from './test-rig.js';
 
 const enc = new TextEncoder();
 
@@ -358,5 +358,47 @@ describe('unmapped memory (detached ArrayBuffers)', () => {
     expect(catchCode(() => r.driver.add([{ addr: r.data, len: 1 }]))).toBe('MEMORY_UNMAPPED');
     expect(r.device.broken?.code).toBe('MEMORY_UNMAPPED');
     expect(r.memory.contains(r.data, 1)).toBe(false);
+  });
+});
+
+describe('pop(reuse)', () => {
+  it('refills a chain the caller is done with (split and packed)', () => {
+    for (const rig of [splitRig({ size: 8 }), packedRig({ size: 8 })]) {
+      rig.bytes.set([1, 2, 3, 4, 5, 6], rig.off(rig.data));
+      rig.driver.add([{ addr: rig.data, len: 2 }], 'a');
+      rig.driver.add(
+        [
+          { addr: rig.data + 2n, len: 3 },
+          { addr: rig.data + 64n, len: 8, writable: true },
+        ],
+        'b',
+      );
+      rig.driver.publish();
+      const c = rig.device.pop()!;
+      const firstViews = c.readable;
+      expect(Array.from(c.read())).toEqual([1, 2]);
+      rig.device.addUsed(c.head, 0);
+      const again = rig.device.pop(c)!;
+      expect(again).toBe(c);
+      expect(Array.from(again.read())).toEqual([3, 4, 5]);
+      expect([again.readableLength, again.writableLength, again.readable.length]).toEqual([3, 8, 1]);
+      expect(Array.from(firstViews[0]!)).toEqual([1, 2]); // views handed out earlier stay as they were
+      expect(rig.device.pop(c)).toBeNull();
+      expect(c.readableLength).toBe(3); // untouched when nothing was available
+    }
+  });
+
+  it('a failed walk leaves the reused chain empty', () => {
+    const r = splitRig({ size: 8 });
+    r.driver.add([{ addr: r.data, len: 2 }]);
+    r.driver.publish();
+    const c = r.device.pop()!;
+    const d = r.off(r.addresses.descTable);
+    r.view.setUint16(r.off(r.addresses.availRing) + 4 + 2, 0, true);
+    r.view.setUint32(d + 8, 0xffffffff, true); // descriptor 0 now runs out of memory
+    r.view.setUint16(r.off(r.addresses.availRing) + 2, 2, true);
+    r.device.addUsed(c.head, 0);
+    expect(catchCode(() => r.device.pop(c))).toBe('ADDRESS_OUT_OF_BOUNDS');
+    expect([c.readableLength, c.writableLength, c.readable.length, c.read().length]).toEqual([0, 0, 0, 0]);
   });
 });

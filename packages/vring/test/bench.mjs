@@ -54,12 +54,14 @@ async function device([mode, kind, sizeText, msgText]) {
   const q = queues(kind, size, map.buffer, l, 'device', mode === 'event');
   const ctl = new Int32Array(map.buffer, 0, CTL / 4);
   const sink = new Uint8Array(msg);
+  let reuse; // one DescriptorChain object refilled by every pop()
   Atomics.store(ctl, 0, 1); // ready
   if (mode === 'poll' || mode === 'rtt') {
     q.disableNotifications();
     while (Atomics.load(ctl, 1) === 0) {
       let n = 0;
-      for (let c = q.pop(); c !== null; c = q.pop()) {
+      for (let c = q.pop(reuse); c !== null; c = q.pop(reuse)) {
+        reuse = c;
         c.readInto(sink);
         q.addUsed(c.head, mode === 'rtt' ? c.write(sink) : 0);
         if (++n === 32) {
@@ -75,7 +77,8 @@ async function device([mode, kind, sizeText, msgText]) {
         for (;;) {
           q.disableNotifications();
           let n = 0;
-          for (let c = q.pop(); c !== null; c = q.pop()) {
+          for (let c = q.pop(reuse); c !== null; c = q.pop(reuse)) {
+            reuse = c;
             c.readInto(sink);
             q.addUsed(c.head, 0);
             if (++n % 32 === 0 && q.publishUsed()) call.kick();

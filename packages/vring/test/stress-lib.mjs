@@ -200,7 +200,8 @@ export class StressDevice {
     const q = this.q;
     let n = 0;
     q.disableNotifications();
-    for (let c = q.pop(); c !== null; c = q.pop()) {
+    for (let c = q.pop(this.reuse); c !== null; c = q.pop(this.reuse)) {
+      this.reuse = c; // the next pop() refills this object instead of allocating
       this.#handle(c);
       if (++n % this.batch === 0 && q.publishUsed()) {
         this.call();
