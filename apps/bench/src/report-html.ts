@@ -215,6 +215,16 @@ function targetsTable(report: BenchReport): string {
   return `<table class="targets"><thead><tr><th>target</th><th>measured</th><th></th></tr></thead><tbody>${rows.join('\n')}</tbody></table>`;
 }
 
+function scenarioList(report: BenchReport): string {
+  const seen = new Map<string, ScenarioResult>();
+  for (const r of report.scenarios) if (!seen.has(r.id)) seen.set(r.id, r);
+  const rows = [...seen.values()].map(
+    (r) =>
+      `<tr class="${r.group}"><td>${escapeXml(r.id)}</td><td>${escapeXml(r.endpoints)}</td><td style="text-align:left">${escapeXml(r.description)}</td></tr>`,
+  );
+  return `<h2>Scenarios</h2><table class="scenarios"><thead><tr><th>scenario</th><th>endpoints</th><th style="text-align:left">what moves the messages</th></tr></thead><tbody>${rows.join('\n')}</tbody></table>`;
+}
+
 function comparisonTable(report: BenchReport): string {
   const c = report.comparison;
   if (!c) return '';
@@ -294,6 +304,7 @@ ${targetsTable(report)}
 ${resultsTable(report)}
 ${unavailable.length ? `<p>${unavailable.length} scenario/size pair(s) not measured; reasons in the table.</p>` : ''}
 ${comparisonTable(report)}
+${scenarioList(report)}
 ${charts.join('\n')}
 <p id="report-status">report-pending</p>
 <script>${SELF_CHECK}</script>

@@ -20,6 +20,7 @@ function scenarioRows(report: BenchReport): { head: string[]; rows: string[][] }
     'p99 us',
     'p99.9 us',
     'CPU ns/msg',
+    'ends',
     ...BASELINE_IDS.map((b) => SHORT[b]!),
   ];
   const rows: string[][] = [];
@@ -32,6 +33,7 @@ function scenarioRows(report: BenchReport): { head: string[]; rows: string[][] }
       sig(r.gigabytesPerSecond),
       ...(r.roundTrips > 0 ? [sig(r.p50Us), sig(r.p99Us), sig(r.p999Us)] : ['-', '-', '-']),
       sig(r.cpuNsPerMessage),
+      r.counts.equal ? '=' : 'DIFF',
       ...BASELINE_IDS.map((b) => (b === r.id ? '1x' : ratio(r.ratios[b]))),
     ]);
   }
@@ -127,6 +129,7 @@ export function formatTable(report: BenchReport): string {
     ...(loadWarning(report) ? [loadWarning(report)!] : []),
     '',
     textTable(t.head, t.rows),
+    '(ends: "=" when both ends counted the same messages in both phases)',
   ];
   const missing = notRun(report);
   if (missing.length > 0) out.push('', ...missing);
