@@ -4,7 +4,6 @@ export type BenchErrorCode =
   | 'ENDPOINT_FAILED'
   | 'ENDPOINT_TIMEOUT'
   | 'PROTOCOL'
-  | 'COUNT_MISMATCH'
   | 'UNAVAILABLE'
   | 'NOT_BUILT'
   | 'ABORTED'
