@@ -58,6 +58,9 @@ function defaultTransport(): bigint {
   );
 }
 
+/** Event mode: empty polling rounds after a busy one before kicks are re-enabled. */
+const NAPI_IDLE_ROUNDS = 16;
+
 /** Requests whose explicit reply we cannot produce on failure: the connection closes instead. */
 const MUST_REPLY = new Set<number>([
   R.GET_FEATURES,
@@ -736,13 +739,28 @@ export class VhostUserBackend extends EventEmitter {
       if (!q.ready) return;
     }
     try {
-      for (let round = 0; round < 64; round++) {
-        if (this.device.process(q) === false) return;
-        if (this.mode === 'poll' || q.pollKick) return;
-        // lost-wakeup guard: re-enable kicks, then look again
-        if (!q.ring!.enableNotifications()) return;
+      const before = q.stats.popped;
+      if (this.device.process(q) === false) return;
+      if (this.mode === 'poll' || q.pollKick) return;
+      const ring = q.ring!;
+      if (q.stats.popped !== before) {
+        // Busy: keep kicks off and look again on the next loop turn (NAPI style),
+        // so a steady stream costs no eventfd wake-ups.
+        if (!q.napi) {
+          ring.disableNotifications();
+          q.napi = true;
+        }
+        q.idleRounds = 0;
+        this.#later(q);
+        return;
       }
-      setImmediate(() => this.#process(q));
+      if (q.napi && ++q.idleRounds < NAPI_IDLE_ROUNDS) {
+        this.#later(q);
+        return;
+      }
+      q.napi = false;
+      // lost-wakeup guard: re-enable kicks, then look again
+      if (ring.enableNotifications()) this.#later(q);
     } catch (err) {
       const broken = q.ring?.broken;
       if (broken || err instanceof vring.VringError) {
@@ -756,6 +774,15 @@ export class VhostUserBackend extends EventEmitter {
       }
       throw err;
     }
+  }
+
+  #later(q: BackendQueue): void {
+    if (q.scheduled) return;
+    q.scheduled = true;
+    setImmediate(() => {
+      q.scheduled = false;
+      if (this.connected) this.#process(q);
+    });
   }
 
   /** Runs every ready queue once; the device is told to process even without a kick. */

@@ -48,6 +48,9 @@ export class BackendQueue {
   /** @internal state from SET_VRING_BASE, applied when the ring is built */ base: QueueState | undefined;
   /** @internal */ userAddresses: { desc: bigint; avail: bigint; used: bigint; flags: number } | undefined;
   /** @internal */ packed = false;
+  /** @internal event mode: kicks are off while the queue is busy */ napi = false;
+  /** @internal */ idleRounds = 0;
+  /** @internal */ scheduled = false;
   /** Set when the ring was found broken; the queue is not processed again until reset. */
   failure: Error | undefined;
   /** The guest memory the ring lives in. */
