@@ -103,6 +103,7 @@ export const COMMANDS: CommandSpec[] = [
       window: 'ping: messages in flight at most (default: half the queue size, up to 64)',
       idle: 'ping: seconds without an echo after which missing ones count as lost (default 5)',
       'status-file': 'keep a JSON status (state, counters) in this file',
+      verify: 'sink: count messages that are not vipc-generated (a vipc source) as corrupt',
       json: 'print NDJSON events on stdout: link-up, traffic-progress, traffic-done',
     },
     options: {
@@ -113,6 +114,7 @@ export const COMMANDS: CommandSpec[] = [
       window: str,
       idle: str,
       'status-file': str,
+      verify: flag,
       json,
     },
     examples: [

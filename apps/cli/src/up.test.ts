@@ -98,6 +98,40 @@ describe('vipc up / status / down', () => {
     expect(vipc(['status', name], { env }).code).toBe(1);
   });
 
+  testpmd('a vipc sink back-end counts what a testpmd txonly front-end sends', async () => {
+    const file = join(dir, 'mixed.yaml');
+    writeFileSync(
+      file,
+      `version: 1
+name: ${name}
+socketDir: ${socketDir}
+links:
+  - name: l0
+endpoints:
+  - name: sink
+    link: l0
+    role: backend
+    action: sink
+  - name: pmd-tx
+    kind: dpdk
+    link: l0
+    role: frontend
+    forwardMode: txonly
+`,
+    );
+    const up = vipc(['up', file, '--timeout', '90'], { env });
+    expect(up.code, up.stderr).toBe(0);
+    const sink = await waitFor('packets at the sink', () => {
+      const st = JSON.parse(vipc(['status', '--json'], { env }).stdout);
+      const s = st.topologies[0].resources.find((r: { name?: string }) => r.name === 'sink');
+      return (s?.counters?.received ?? 0) > 1000 ? s : undefined;
+    });
+    expect(sink).toMatchObject({ alive: true, link: 'up', counters: { corrupt: 0 } });
+    expect(sink.counters.bytesReceived).toBe(sink.counters.received * 64);
+    expect(vipc(['down'], { env }).code).toBe(0);
+    nothingLeft();
+  });
+
   testpmd('down cleans up after vipc up was killed with SIGKILL half-way', async () => {
     // Only a back-end: the link never comes up, so vipc up is still waiting when we kill it.
     const file = topology(join(dir, 'half.yaml'), false);
@@ -187,6 +221,10 @@ describe('vipc up / status / down with vipc endpoints in a container', () => {
     });
     const st = JSON.parse(vipc(['status', '--json'], { env }).stdout);
     expect(st.topologies[0]).toMatchObject({ health: 'up' });
+    // The sink checks every generated message of the vipc source: none corrupt.
+    expect(
+      st.topologies[0].resources.find((r: { name?: string }) => r.name === 'sink').counters.corrupt,
+    ).toBe(0);
     expect(st.topologies[0].resources.find((r: { kind: string }) => r.kind === 'container')).toMatchObject({
       state: 'running',
     });

@@ -74,7 +74,7 @@ async function runEndpoint(ctx: CommandContext): Promise<number> {
   try {
     const common = { onProgress, progressMs: 250, signal: ctx.signal };
     if (action === 'echo') result = await runEcho(l, common);
-    else if (action === 'sink') result = await runSink(l, { ...common, count, verify: true });
+    else if (action === 'sink') result = await runSink(l, { ...common, count, verify: v.verify === true });
     else if (action === 'source') result = await runSource(l, { ...common, count, size });
     else
       result = await runPing(l, {

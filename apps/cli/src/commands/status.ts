@@ -33,6 +33,7 @@ function inspect(r: Resource): Record<string, unknown> {
                 received: s.received,
                 bytesSent: s.bytesSent,
                 bytesReceived: s.bytesReceived,
+                corrupt: s.corrupt,
               },
             }
           : {}),

@@ -15,7 +15,7 @@ import { binPath, workspaceRoot } from '../workspace.js';
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What the endpoint process of a topology endpoint runs. */
-function endpointArgv(link: Link, ep: VipcEndpoint, statusFile: string): string[] {
+function endpointArgv(link: Link, ep: VipcEndpoint, statusFile: string, verify: boolean): string[] {
   return [
     binPath(),
     'endpoint',
@@ -40,6 +40,7 @@ function endpointArgv(link: Link, ep: VipcEndpoint, statusFile: string): string[
     statusFile,
     '--timeout',
     '86400',
+    ...(verify ? ['--verify'] : []),
   ];
 }
 
@@ -227,7 +228,10 @@ async function bringUp(
         await waitUntil(() => existsSync(link.socket), deadline, `socket ${link.socket}`, waitFor.at(-1));
       continue;
     }
-    const argv = [process.execPath, ...endpointArgv(link, item.ep, statusFile)];
+    // A sink checks the pattern only when its peer is a vipc source (DPDK frames are not ours).
+    const peer = items.find((x) => x !== item && x.ep.link === item.ep.link);
+    const verify = item.ep.action === 'sink' && peer?.ep.kind === 'vipc' && peer.ep.action === 'source';
+    const argv = [process.execPath, ...endpointArgv(link, item.ep, statusFile, verify)];
     if (item.container) {
       const c = item.container;
       const lxcName = `${t.name}-${c.name}`;
