@@ -1,8 +1,8 @@
 /** A real vipc front-end and back-end over a Unix socket in a temp dir. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openFdCount } from '@vipc/shm';
+import { fstat, openFdCount } from '@vipc/shm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
 import { anyPeer, type VhostUserListener } from './connection.js';
@@ -107,5 +107,82 @@ describe('vipc front-end <-> vipc back-end', () => {
     await until(() => !backend.connected, 'the back-end to see the disconnect');
     for (const f of cleanup.splice(0).reverse()) f();
     await until(() => openFdCount() === before, 'fds to return to the start count', 5000);
+  });
+
+  it('multi-queue: two queue pairs carry separate streams', async () => {
+    const sock = join(dir, 'mq.sock');
+    const device = new VirtioNetDevice({ queuePairs: 2 });
+    const backend = new VhostUserBackend({ device });
+    const listener = backend.listen(sock, { policy: anyPeer });
+    cleanup.push(
+      () => listener.close(),
+      () => backend.close(),
+    );
+    const frontend = await VhostUserFrontend.connect(sock, {
+      queueCount: 4,
+      queueSize: 64,
+      features: NET_DRIVER_FEATURES | (1n << 22n),
+      policy: anyPeer,
+    });
+    cleanup.push(() => frontend.close());
+    expect(frontend.features & (1n << 22n)).toBe(1n << 22n);
+    const d0 = new VirtioNetDriver(frontend, { pair: 0 });
+    const d1 = new VirtioNetDriver(frontend, { pair: 1 });
+    cleanup.push(
+      () => d0.close(),
+      () => d1.close(),
+    );
+    const byPair: number[][] = [[], []];
+    device.onFrame = (f, pair) => byPair[pair]!.push(f[0]!);
+    for (let i = 0; i < 50; i++) {
+      expect(d0.send(new Uint8Array([0, i]))).toBe(true);
+      expect(d1.send(new Uint8Array([1, i]))).toBe(true);
+    }
+    await until(() => byPair[0]!.length === 50 && byPair[1]!.length === 50, 'both streams');
+    expect(byPair[0]!.every((b) => b === 0)).toBe(true);
+    expect(byPair[1]!.every((b) => b === 1)).toBe(true);
+    const back: number[][] = [[], []];
+    d0.onFrame = (f) => back[0]!.push(f[0]!);
+    d1.onFrame = (f) => back[1]!.push(f[0]!);
+    await until(() => device.linkUp(0) && device.linkUp(1), 'both receive queues');
+    expect(device.send(new Uint8Array([10]), 0)).toBe(true);
+    expect(device.send(new Uint8Array([11]), 1)).toBe(true);
+    await until(() => back[0]!.length === 1 && back[1]!.length === 1, 'one frame per pair');
+    expect(back).toEqual([[10], [11]]);
+  });
+
+  it('front-end guest memory in huge pages (memfd MFD_HUGETLB)', async () => {
+    const nr = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
+    const free = Number(/HugePages_Free:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+    let restore: number | undefined;
+    if (free < 2) {
+      // reserve two 2 MiB pages for this test (as root), give them back afterwards
+      restore = Number(readFileSync(nr, 'utf8'));
+      writeFileSync(nr, String(restore + 2));
+    }
+    cleanup.push(() => {
+      if (restore !== undefined) writeFileSync(nr, String(restore));
+    });
+    const sock = join(dir, 'huge.sock');
+    const device = new VirtioNetDevice();
+    const backend = new VhostUserBackend({ device });
+    const listener = backend.listen(sock, { policy: anyPeer });
+    cleanup.push(
+      () => listener.close(),
+      () => backend.close(),
+    );
+    const frontend = await VhostUserFrontend.connect(sock, {
+      queueCount: 2,
+      queueSize: 64,
+      hugetlb: true,
+      features: NET_DRIVER_FEATURES,
+      policy: anyPeer,
+    });
+    cleanup.push(() => frontend.close());
+    expect(fstat(frontend.memfd).blockSize).toBe(2 * 1024 * 1024);
+    const driver = new VirtioNetDriver(frontend);
+    cleanup.push(() => driver.close());
+    for (let i = 0; i < 50; i++) expect(driver.send(new Uint8Array(200))).toBe(true);
+    await until(() => device.stats.received === 50, 'frames through huge-page memory');
   });
 });
