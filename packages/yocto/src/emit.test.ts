@@ -138,6 +138,24 @@ describe('emitter', () => {
     expect(files.some((f) => f.content.includes('pn-dpdk'))).toBe(false);
   });
 
+  it('guest images pull nothing host-only: container endpoints have their own recipe', () => {
+    for (const t of [DEFAULT_TOPOLOGY, fromCliTopology(TWO_CONTAINERS_CLI)]) {
+      const files = renderLayer(t);
+      const guest = files.find((f) => f.path.endsWith('-guest-endpoints_1.0.bb'))!.content;
+      expect(guest).not.toMatch(/\b(dpdk|lxc|vipc-hugepages)\b/);
+      const host = files.find((f) => f.path === 'recipes-vipc/vipc-endpoints/vipc-endpoints_1.0.bb')!.content;
+      for (const k of t.containers) expect(host).not.toContain(`endpoint-${k.name}.service`);
+      for (const f of files.filter((x) => /-image\.bb$/.test(x.path) && !x.path.includes('host-image')))
+        expect(f.content).not.toMatch(/vipc-endpoints-|packagegroup-vipc-host/);
+    }
+  });
+
+  it('refuses a distro name that is also a recipe name (bitbake pn-overrides)', () => {
+    expect(() => renderLayer(DEFAULT_TOPOLOGY, { distro: 'vipc-cli' })).toThrow(
+      /also the name of an emitted recipe/,
+    );
+  });
+
   it('writes the version of package.json into the headers', () => {
     const pkg = JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8')) as { version: string };
     expect(PACKAGE_VERSION).toBe(pkg.version);
