@@ -104,6 +104,7 @@ export const COMMANDS: CommandSpec[] = [
       idle: 'ping: seconds without an echo after which missing ones count as lost (default 5)',
       'status-file': 'keep a JSON status (state, counters) in this file',
       verify: 'sink: count messages that are not vipc-generated (a vipc source) as corrupt',
+      reconnect: 'when the link goes down, wait for the peer again (counters keep adding up)',
       json: 'print NDJSON events on stdout: link-up, traffic-progress, traffic-done',
     },
     options: {
@@ -115,6 +116,7 @@ export const COMMANDS: CommandSpec[] = [
       idle: str,
       'status-file': str,
       verify: flag,
+      reconnect: flag,
       json,
     },
     examples: [

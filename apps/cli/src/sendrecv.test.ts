@@ -1,5 +1,5 @@
 // vipc send / vipc recv: between two vipc processes, and against the real DPDK testpmd.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestpmdController } from '@vipc/dpdk';
@@ -108,6 +108,37 @@ describe('vipc send -> vipc recv', () => {
     expect(vipc(['send', '--socket', s, '--count', '500', '--size', '64']).code).toBe(0);
     expect(await r.exit).toBe(0);
     expect(JSON.parse(r.out.stdout)).toMatchObject({ received: 500, bytes: 500 * 64 });
+  });
+
+  it('an endpoint with --reconnect outlives its peers and keeps counting', async () => {
+    const s = sock();
+    const status = join(dir, 'sink.status');
+    const sink = vipcSpawn([
+      'endpoint',
+      '--socket',
+      s,
+      '--listen',
+      '--action',
+      'sink',
+      '--reconnect',
+      '--status-file',
+      status,
+    ]);
+    running.push(sink);
+    for (let i = 1; i <= 3; i++) {
+      await waitFor('the socket', () => existsSync(s));
+      expect(vipc(['send', '--socket', s, '--count', '300', '--timeout', '30']).code).toBe(0);
+      await waitFor(`${300 * i} messages at the sink`, () => {
+        try {
+          return JSON.parse(readFileSync(status, 'utf8')).received === 300 * i;
+        } catch {
+          return false;
+        }
+      });
+    }
+    sink.child.kill('SIGTERM');
+    expect(await sink.exit).toBe(0);
+    expect(JSON.parse(readFileSync(status, 'utf8'))).toMatchObject({ state: 'done', received: 900 });
   });
 
   it('send to a socket nobody serves fails after --timeout with exit 1', () => {

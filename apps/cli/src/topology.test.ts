@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,17 @@ describe('parseTopology', () => {
     });
     expect(t.containers[0]!.mounts).toEqual([{ source: '/srv/data', target: '/data', readOnly: true }]);
     expect(validate(parse(text))).toBe(true);
+  });
+
+  it('the shipped examples are valid, for the parser and for the published schema', () => {
+    const dir = join(import.meta.dirname, '..', 'examples');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    for (const f of files) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      expect(parseTopology(text, f).name).toBe(f.replace(/\.yaml$/, ''));
+      expect(validate(parse(text))).toBe(true);
+    }
   });
 
   it('points at the line and field of a wrong value', () => {

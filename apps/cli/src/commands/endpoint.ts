@@ -44,13 +44,63 @@ async function runEndpoint(ctx: CommandContext): Promise<number> {
     if (ctx.out.json) process.stdout.write(`${JSON.stringify({ event: name, ...data })}\n`);
   };
 
-  status({ state: 'connecting', action, socket: link.socket, role: link.role });
+  // With --reconnect (what `vipc up` uses) the endpoint outlives its peer: when the
+  // link goes down it opens it again, and its counters keep adding up.
+  const reconnect = v.reconnect === true;
+  const totals: Counters = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, corrupt: 0 };
+  const add = (c: Readonly<Counters>): Counters => ({
+    sent: totals.sent + c.sent,
+    received: totals.received + c.received,
+    bytesSent: totals.bytesSent + c.bytesSent,
+    bytesReceived: totals.bytesReceived + c.bytesReceived,
+    corrupt: totals.corrupt + c.corrupt,
+  });
+  let result: Counters | PingResult | undefined;
+  for (let session = 0; ; session++) {
+    try {
+      result = await runSession(ctx, { action, link, count, size, window, status, event, add });
+      Object.assign(totals, add(result));
+    } catch (err) {
+      // Stopped (SIGTERM from vipc down) while waiting for a peer: a normal end for a daemon.
+      if (reconnect && ctx.signal.aborted && session > 0) break;
+      if (!reconnect || ctx.signal.aborted || session === 0) throw err;
+      ctx.out.log(`vipc endpoint: ${(err as Error).message}`);
+    }
+    if (!reconnect || ctx.signal.aborted) break;
+    status({ state: 'connecting', action, socket: link.socket, role: link.role, ...totals });
+    event('link-down', { socket: link.socket });
+    ctx.out.log(`vipc endpoint: the link went down; waiting for the peer again`);
+  }
+  if (reconnect) result = { ...result!, ...totals };
+  status({ state: 'done', action, ...result! });
+  event('traffic-done', { action, ...result! });
+  if (!ctx.out.json) ctx.out.print(JSON.stringify(result));
+  return 0;
+}
+
+interface SessionPlan {
+  action: 'echo' | 'sink' | 'source' | 'ping';
+  link: ReturnType<typeof linkOptions>;
+  count: number;
+  size: number;
+  window: number;
+  status: (s: Record<string, unknown>) => void;
+  event: (name: string, data?: Record<string, unknown>) => void;
+  add: (c: Readonly<Counters>) => Counters;
+}
+
+/** One link session: open, run the action until done or the link goes down, close. */
+async function runSession(ctx: CommandContext, p: SessionPlan): Promise<Counters | PingResult> {
+  const { action, link, count, size, window, status, event, add } = p;
+  const v = ctx.values;
+  const base = add({ sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, corrupt: 0 });
+  status({ state: 'connecting', action, socket: link.socket, role: link.role, ...base });
   event('link-connecting', { socket: link.socket, role: link.role, listen: link.listen });
   let l: Awaited<ReturnType<typeof openLink>>;
   try {
     l = await openLink(link);
   } catch (err) {
-    status({ state: 'error', action, error: (err as Error).message });
+    status({ state: 'error', action, error: (err as Error).message, ...base });
     event('link-error', { message: (err as Error).message });
     throw err;
   }
@@ -58,12 +108,12 @@ async function runEndpoint(ctx: CommandContext): Promise<number> {
     await l.close();
     throw usageError(`--size ${size} is larger than this link carries (${l.maxMessageSize} bytes)`);
   }
-  status({ state: 'up', action, socket: link.socket, role: link.role });
+  status({ state: 'up', action, socket: link.socket, role: link.role, ...base });
   event('link-up', { socket: link.socket, role: link.role, mode: link.mode, ring: link.ring });
   ctx.out.log(`vipc endpoint: ${link.role} ${action} on ${link.socket}: link up`);
 
   const onProgress = (c: Readonly<Counters>, elapsedS: number, recentRttUs?: number) => {
-    status({ state: 'up', action, ...c });
+    status({ state: 'up', action, ...add(c) });
     event('traffic-progress', {
       ...c,
       seconds: Math.round(elapsedS * 1000) / 1000,
@@ -88,8 +138,5 @@ async function runEndpoint(ctx: CommandContext): Promise<number> {
   } finally {
     await l.close().catch(() => {});
   }
-  status({ state: 'done', action, ...result });
-  event('traffic-done', { action, ...result });
-  if (!ctx.out.json) ctx.out.print(JSON.stringify(result));
-  return 0;
+  return result;
 }

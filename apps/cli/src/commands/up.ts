@@ -40,6 +40,7 @@ function endpointArgv(link: Link, ep: VipcEndpoint, statusFile: string, verify: 
     statusFile,
     '--timeout',
     '86400',
+    '--reconnect',
     ...(verify ? ['--verify'] : []),
   ];
 }
