@@ -27,6 +27,7 @@ import {
 } from './defs.js';
 import { BackendQueue, type VirtioDevice } from './device.js';
 import { VhostUserError } from './errors.js';
+import { InflightBuffer } from './inflight.js';
 import { MemoryMap } from './memory-map.js';
 import type { MemoryRegionDescription, PayloadBodies, VringAddress, VringState } from './messages.js';
 
@@ -45,6 +46,12 @@ export interface BackendOptions {
   maxMemSlots?: number;
   /** Seals every region fd must carry (e.g. Seal.SHRINK). */
   requireSeals?: number;
+  /**
+   * Offer INFLIGHT_SHMFD (split rings): the back-end keeps the spec's inflight
+   * buffer, and a restarted back-end given it with SET_INFLIGHT_FD repairs it
+   * and re-processes what was inflight (default false).
+   */
+  inflight?: boolean;
   /** Where protocol problems are reported (default: nowhere; they are also emitted as 'connection-error'). */
   log?: (line: string) => void;
 }
@@ -102,6 +109,7 @@ export class VhostUserBackend extends EventEmitter {
   #status = 0;
   #owner = false;
   #pollTimer: NodeJS.Immediate | undefined;
+  #inflight: InflightBuffer | undefined;
   #closed = false;
 
   constructor(options: BackendOptions) {
@@ -115,6 +123,7 @@ export class VhostUserBackend extends EventEmitter {
       bit(VHOST_USER_F_PROTOCOL_FEATURES);
     let pf = bit(P.MQ) | bit(P.REPLY_ACK) | bit(P.STATUS) | bit(P.RESET_DEVICE) | bit(P.CONFIGURE_MEM_SLOTS);
     if (options.device.readConfig) pf |= bit(P.CONFIG);
+    if (options.inflight) pf |= bit(P.INFLIGHT_SHMFD);
     this.offeredProtocolFeatures = options.protocolFeatures ?? pf;
     this.memoryMap = new MemoryMap({
       maxRegions: options.maxMemSlots ?? 32,
@@ -247,6 +256,8 @@ export class VhostUserBackend extends EventEmitter {
   #resetSession(): void {
     for (const q of this.queues) this.#dropQueue(q, true);
     this.memoryMap.clear();
+    this.#inflight?.close();
+    this.#inflight = undefined;
     this.#features = 0n;
     this.#featuresSet = false;
     this.#protocolFeatures = 0n;
@@ -262,6 +273,7 @@ export class VhostUserBackend extends EventEmitter {
     q.pollKick = false;
     q.started = false;
     q.ring = undefined;
+    q.inflight = undefined;
     q.everEnabled = q.enabled;
     if (full) {
       q.call?.close();
@@ -472,6 +484,28 @@ export class VhostUserBackend extends EventEmitter {
         }
         return false;
       }
+      case R.GET_INFLIGHT_FD: {
+        this.#needProtocol(P.INFLIGHT_SHMFD, 'GET_INFLIGHT_FD');
+        const d = body as PayloadBodies['inflight'];
+        const buf = InflightBuffer.create(d.numQueues, d.queueSize);
+        this.#inflight?.close();
+        this.#inflight = buf;
+        conn.reply(
+          msg.request,
+          'inflight',
+          { mmapSize: BigInt(buf.mmapSize), mmapOffset: 0n, numQueues: d.numQueues, queueSize: d.queueSize },
+          [buf.fd],
+        );
+        return true;
+      }
+      case R.SET_INFLIGHT_FD: {
+        this.#needProtocol(P.INFLIGHT_SHMFD, 'SET_INFLIGHT_FD');
+        const d = body as PayloadBodies['inflight'];
+        const buf = InflightBuffer.adopt(msg.fds[0]!, d.mmapSize, d.mmapOffset, d.numQueues, d.queueSize);
+        this.#inflight?.close();
+        this.#inflight = buf;
+        return false;
+      }
       case R.VRING_KICK: {
         this.#needProtocol(P.INBAND_NOTIFICATIONS, 'VRING_KICK');
         return false;
@@ -662,7 +696,23 @@ export class VhostUserBackend extends EventEmitter {
           0,
           true,
         );
-        const nextAvail = q.base?.nextAvail ?? 0;
+        let nextAvail = q.base?.nextAvail ?? 0;
+        const buf = this.#inflight;
+        if (buf !== undefined && q.index < buf.numQueues && buf.queueSize === n) {
+          const iq = buf.queues[q.index]!;
+          if (iq.version === 0) iq.init(usedIdx);
+          else {
+            // vhost-user "When reconnecting": repair the last batch, then re-process
+            // what was inflight. Our devices complete in order, so the inflight
+            // chains are exactly those from the used index on.
+            const heads = iq.recover(usedIdx);
+            if (heads.length > 0) {
+              nextAvail = usedIdx;
+              this.emit('inflight-resubmit', q, heads);
+            }
+          }
+          q.inflight = { buffer: buf, queue: iq };
+        }
         q.ring = new vring.SplitDeviceQueue({
           memory: this.memoryMap.memory,
           size: n,

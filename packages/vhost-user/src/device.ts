@@ -5,6 +5,7 @@
 import type { EventFd } from '@vipc/shm';
 import type { DescriptorChain, GuestMemory, QueueState } from '@vipc/vring';
 import { VhostUserError } from './errors.js';
+import type { InflightBuffer, InflightQueue } from './inflight.js';
 
 /** The device side of one virtqueue, split or packed (@vipc/vring). */
 export interface DeviceQueue {
@@ -48,6 +49,9 @@ export class BackendQueue {
   /** @internal state from SET_VRING_BASE, applied when the ring is built */ base: QueueState | undefined;
   /** @internal */ userAddresses: { desc: bigint; avail: bigint; used: bigint; flags: number } | undefined;
   /** @internal */ packed = false;
+  /** @internal INFLIGHT_SHMFD bookkeeping (split rings) */ inflight:
+    | { buffer: InflightBuffer; queue: InflightQueue }
+    | undefined;
   /** @internal event mode: kicks are off while the queue is busy */ napi = false;
   /** @internal */ idleRounds = 0;
   /** @internal */ scheduled = false;
@@ -80,7 +84,14 @@ export class BackendQueue {
   /** The next available chain, or null. Throws (and the back-end marks the queue failed) on a bad ring. */
   pop(): DescriptorChain | null {
     const c = this.#ring().pop();
-    if (c !== null) this.stats.popped++;
+    if (c !== null) {
+      this.stats.popped++;
+      const t = this.inflight;
+      if (t !== undefined) {
+        t.buffer.counter++;
+        t.queue.fetched(c.head, t.buffer.counter);
+      }
+    }
     return c;
   }
 
@@ -91,11 +102,15 @@ export class BackendQueue {
   /** Records a used chain (not visible until flush()). */
   addUsed(head: number, writtenLen: number): void {
     this.#ring().addUsed(head, writtenLen);
+    this.inflight?.queue.used(head);
   }
 
   /** Publishes recorded used chains and signals the call eventfd if the driver wants it. */
   flush(): void {
-    if (this.#ring().publishUsed()) this.signal();
+    const ring = this.#ring();
+    const notify = ring.publishUsed();
+    this.inflight?.queue.published(ring.state().nextUsed);
+    if (notify) this.signal();
   }
 
   /** Kicks the call eventfd (an interrupt to the driver). */

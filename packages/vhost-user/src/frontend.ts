@@ -63,6 +63,8 @@ export interface FrontendOptions {
   hugetlb?: boolean;
   /** Guest (= user) address of the memory (default 0x40000000). */
   guestBase?: bigint;
+  /** Ask for INFLIGHT_SHMFD: keep the back-end's inflight buffer and hand it to a restarted back-end. */
+  inflight?: boolean;
   /** Reply timeout (default 10 s; DPDK can take a while to answer the first request). */
   replyTimeoutMs?: number;
 }
@@ -158,6 +160,7 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
   #started = false;
   #closed = false;
   #listener: VhostUserListener | undefined;
+  #inflight: { fd: Fd; mmapSize: bigint; mmapOffset: bigint } | undefined;
 
   constructor(connection: Connection, options: FrontendOptions) {
     super();
@@ -174,7 +177,10 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
       transportFeatures:
         options.transportFeatures ??
         bit(VirtioFeature.VERSION_1) | (packed ? bit(VirtioFeature.RING_PACKED) : 0n),
-      protocolFeatures: options.protocolFeatures ?? bit(P.MQ) | bit(P.REPLY_ACK) | bit(P.STATUS),
+      protocolFeatures:
+        options.protocolFeatures ??
+        bit(P.MQ) | bit(P.REPLY_ACK) | bit(P.STATUS) | (options.inflight ? bit(P.INFLIGHT_SHMFD) : 0n),
+      inflight: options.inflight ?? false,
       bufferCount,
       bufferSize,
       hugetlb: options.hugetlb ?? false,
@@ -326,7 +332,7 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
   }
 
   /** A request with no explicit reply: with REPLY_ACK, wait for the ack and check it. */
-  async #set<K extends 'u64' | 'vringState' | 'vringAddress' | 'memoryTable' | 'none'>(
+  async #set<K extends 'u64' | 'vringState' | 'vringAddress' | 'memoryTable' | 'inflight' | 'none'>(
     request: number,
     kind: K,
     body: Parameters<Connection['send']>[2] & unknown,
@@ -462,6 +468,26 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
         );
       }
     }
+    if (hasBit(this.#protocolFeatures, P.INFLIGHT_SHMFD)) {
+      const want = { numQueues: o.queueCount, queueSize: o.queueSize };
+      if (this.#inflight === undefined) {
+        const r = await this.#connection.request(
+          R.GET_INFLIGHT_FD,
+          'inflight',
+          { mmapSize: 0n, mmapOffset: 0n, ...want },
+          'inflight',
+          { replyFds: { exactly: 1 } },
+        );
+        this.#inflight = { fd: r.fds[0]!, mmapSize: r.body.mmapSize, mmapOffset: r.body.mmapOffset };
+      }
+      const f = this.#inflight;
+      await this.#set(
+        R.SET_INFLIGHT_FD,
+        'inflight',
+        { mmapSize: f.mmapSize, mmapOffset: f.mmapOffset, ...want },
+        [f.fd],
+      );
+    }
     await this.sendMemoryTable();
     const qf = vring.queueFeatures(this.#features);
     for (let i = 0; i < o.queueCount; i++) {
@@ -555,6 +581,7 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
       q.call.close();
     }
     this.memfd.close();
+    this.#inflight?.fd.close();
     this.#mapping.unmap();
   }
 

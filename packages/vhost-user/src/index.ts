@@ -63,6 +63,7 @@ export {
   FrontendQueue,
   VhostUserFrontend,
 } from './frontend.js';
+export { InflightBuffer, InflightQueue, inflightQueueSize } from './inflight.js';
 export { MemoryMap, type MemoryMapOptions } from './memory-map.js';
 export {
   BACKEND_SCHEMAS,
