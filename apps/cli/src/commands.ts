@@ -37,7 +37,7 @@ export const COMMANDS: CommandSpec[] = [
       'vipc demo [--messages N] [--size BYTES] [--mode poll|event] [--ring split|packed] [--process] [--json]',
     help: {
       messages: 'messages the front-end sends and expects echoed (default 20000)',
-      size: 'bytes per message, 8 to 65536 (default 64)',
+      size: 'bytes per message, from 8 to what the link carries (32756 with the default buffers; default 64)',
       mode: 'event (eventfd kicks, default) or poll (busy-polling)',
       ring: 'split (default) or packed virtqueues',
       process: 'run the front-end in a second process even when LXC is usable',
