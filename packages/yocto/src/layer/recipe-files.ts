@@ -294,7 +294,7 @@ interface Service {
 
 /**
  * The CLI's `vipc endpoint` command line for a vipc endpoint (apps/cli
- * commands.ts). The back-end of a link always listens, as DPDK's vhost PMD does
+ * commands.ts), with `--reconnect` as `vipc up` uses it. The back-end of a link always listens, as DPDK's vhost PMD does
  * by default, so front-ends (on the host or in a container) connect to it.
  */
 function vipcEndpointExec(c: LayerContext, ep: YoctoVipcEndpoint): string {
@@ -310,6 +310,8 @@ function vipcEndpointExec(c: LayerContext, ep: YoctoVipcEndpoint): string {
     `--ring ${link.ring}`,
     `--queues ${link.queues}`,
     `--queue-size ${link.queueSize}`,
+    // A service outlives its peer (a container restart, a DPDK app restart).
+    '--reconnect',
   ].join(' ');
 }
 
