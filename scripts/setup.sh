@@ -24,7 +24,7 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$want_pnpm" ]; then
 fi
 
 # 3. Debian packages the tests use as real peers
-apt_packages=(dpdk-dev lxc busybox-static chromium)
+apt_packages=(dpdk-dev lxc busybox-static chromium systemd python3)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
