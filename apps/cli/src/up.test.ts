@@ -79,6 +79,11 @@ describe('vipc up / status / down', () => {
     expect(doc.resources.filter((r: { kind: string }) => r.kind === 'process')).toHaveLength(2);
     expect(tags.flatMap(findTagged)).toHaveLength(2);
 
+    // testpmd's own counters (its --stats-period output) show the link carrying packets.
+    await waitFor('packets counted by the receiving testpmd', () => {
+      const t = JSON.parse(vipc(['status', '--json'], { env }).stdout).topologies[0];
+      return (t.resources.find((r: { name?: string }) => r.name === 'pmd-rx')?.port?.rxPackets ?? 0) > 0;
+    });
     const st = vipc(['status', '--json'], { env });
     expect(st.code).toBe(0);
     const s = JSON.parse(st.stdout);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { CommandContext } from '../command.js';
 import { isSameProcess, type Resource, StateStore } from '../state.js';
 import { readStatus } from './up.js';
@@ -17,10 +17,36 @@ function containerState(name: string, lxcPath: string): string {
   }
 }
 
-function inspect(r: Resource): Record<string, unknown> {
+/** The last port statistics testpmd printed (--stats-period) in its log: the tail is enough. */
+function testpmdStats(
+  dpdk: typeof import('@vipc/dpdk') | undefined,
+  log: string | undefined,
+): Record<string, number> | undefined {
+  if (!dpdk || !log) return undefined;
+  let fd: number | undefined;
+  try {
+    fd = openSync(log, 'r');
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, 64 * 1024);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    const s = dpdk.latestPortStats(buf.toString('utf8')).get(0);
+    return s ? { rxPackets: s.rxPackets, txPackets: s.txPackets, rxPps: s.rxPps, txPps: s.txPps } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function inspect(r: Resource, dpdk: typeof import('@vipc/dpdk') | undefined): Record<string, unknown> {
   switch (r.kind) {
     case 'process': {
       const alive = isSameProcess(r.pid, r.startTime);
+      if (r.role === 'dpdk') {
+        const stats = testpmdStats(dpdk, r.log);
+        return { ...r, alive, ...(stats ? { port: stats } : {}) };
+      }
       const s = readStatus(r.statusFile);
       return {
         ...r,
@@ -62,8 +88,11 @@ export async function run(ctx: CommandContext): Promise<number> {
     ctx.out.log(`vipc status: no topology '${name}' is up`);
     return 1;
   }
+  const dpdk = states.some((s) => s.resources.some((r) => r.kind === 'process' && r.role === 'dpdk'))
+    ? await import('@vipc/dpdk').catch(() => undefined)
+    : undefined;
   const topologies = states.map((s) => {
-    const resources = s.resources.map(inspect);
+    const resources = s.resources.map((r) => inspect(r, dpdk));
     const ownerAlive = isSameProcess(s.owner.pid, s.owner.startTime);
     const broken = resources.filter(
       (r) => (r.kind === 'process' && !r.alive) || (r.kind === 'container' && r.state !== 'running'),
@@ -91,7 +120,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       for (const r of t.resources) {
         const what =
           r.kind === 'process'
-            ? `${r.role} ${r.name} pid ${r.pid ?? '?'}: ${r.alive ? 'running' : 'gone'}${r.link ? `, link ${r.link}` : ''}${r.counters && (r.counters as { received?: number }).received !== undefined ? `, sent ${(r.counters as { sent: number }).sent}, received ${(r.counters as { received: number }).received}` : ''}`
+            ? `${r.role} ${r.name} pid ${r.pid ?? '?'}: ${r.alive ? 'running' : 'gone'}${r.port ? `, port 0 rx ${(r.port as { rxPackets: number }).rxPackets} tx ${(r.port as { txPackets: number }).txPackets} packets` : ''}${r.link ? `, link ${r.link}` : ''}${r.counters && (r.counters as { received?: number }).received !== undefined ? `, sent ${(r.counters as { sent: number }).sent}, received ${(r.counters as { received: number }).received}` : ''}`
             : r.kind === 'container'
               ? `container ${r.name}: ${r.state}`
               : r.kind === 'dir' || r.kind === 'socket'

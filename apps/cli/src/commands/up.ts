@@ -183,7 +183,11 @@ async function bringUp(
     const statusFile = join(runDir, `${item.owner}.status`);
     if (item.ep.kind === 'dpdk') {
       const ep = item.ep;
+      // testpmd's stdout is fully buffered on a file: unbuffered (stdbuf execs testpmd, so the
+      // pid and argv stay testpmd's), its readiness line and stats reach the log at once.
+      const stdbuf = ['/usr/bin/stdbuf', '/bin/stdbuf'].find((p) => existsSync(p));
       const argv = [
+        ...(stdbuf ? [stdbuf, '-o0', '-e0'] : []),
         testpmdPath(),
         ...testpmdArgs({
           role: ep.role,
