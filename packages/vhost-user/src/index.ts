@@ -91,3 +91,4 @@ export {
 } from './messages.js';
 export { type NetDeviceOptions, type NetStats, VirtioNetDevice } from './net-device.js';
 export { NET_DRIVER_FEATURES, type NetDriverOptions, VirtioNetDriver } from './net-driver.js';
+export { type ProgramIo, runBackendProgram, USAGE } from './program.js';
