@@ -51,6 +51,7 @@ describe('vipc send -> vipc recv', () => {
     const snd = vipc(['send', '--socket', s, '--binary', '--json'], {
       input: Buffer.concat(frames.map((f) => encodeFrame(f))),
     });
+    expect(snd.code, snd.stderr).toBe(0);
     expect(JSON.parse(snd.stdout)).toMatchObject({ sent: 3, bytes: 4 + 1500 + 3 });
     expect(await r.exit).toBe(0);
     const got = new FrameDecoder(65536).push(Buffer.from(r.out.stdout, 'latin1'));
