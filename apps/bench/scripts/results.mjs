@@ -22,7 +22,7 @@ writeFileSync(join(out, 'throughput.svg'), summarySvg(report));
 const html = join(tmpdir(), `vipc-bench-report-${process.pid}.html`);
 writeFileSync(html, renderHtml(report));
 try {
-  await renderInChromium(html, { screenshot: join(out, 'report.png'), width: 1500, height: 5200 });
+  await renderInChromium(html, { screenshot: join(out, 'report.png'), width: 1500, height: 5600 });
 } finally {
   rmSync(html, { force: true });
 }
