@@ -12,9 +12,12 @@ export class DescriptorChain {
   #generation: number;
   #readableLength: number;
   #writableLength: number;
-  // Segment i is #bytes[i] from #spans[2i] for #spans[2i+1] bytes (readable ones first).
+  // Segment i < #segments is #bytes[i] from #spans[2i] for #spans[2i+1] bytes (readable
+  // ones first). The arrays are reused by pop(reuse) and never shrunk (no reallocation per
+  // pop); entries from #segments on are stale.
   #bytes: Uint8Array[];
   #spans: number[];
+  #segments: number;
   #nReadable: number;
   #readable: Uint8Array[] | undefined;
   #writable: Uint8Array[] | undefined;
@@ -26,6 +29,7 @@ export class DescriptorChain {
     generation: number,
     bytes: Uint8Array[],
     spans: number[],
+    segments: number,
     nReadable: number,
     readableLength: number,
     writableLength: number,
@@ -35,6 +39,7 @@ export class DescriptorChain {
     this.#generation = generation;
     this.#bytes = bytes;
     this.#spans = spans;
+    this.#segments = segments;
     this.#nReadable = nReadable;
     this.#readableLength = readableLength;
     this.#writableLength = writableLength;
@@ -45,8 +50,7 @@ export class DescriptorChain {
    * leaves it an empty chain).
    */
   static _empty(reuse: DescriptorChain): DescriptorChain {
-    reuse.#bytes.length = 0;
-    reuse.#spans.length = 0;
+    reuse.#segments = 0;
     reuse.#nReadable = 0;
     reuse.#readableLength = 0;
     reuse.#writableLength = 0;
@@ -63,6 +67,7 @@ export class DescriptorChain {
     generation: number,
     bytes: Uint8Array[],
     spans: number[],
+    segments: number,
     nReadable: number,
     readableLength: number,
     writableLength: number,
@@ -74,6 +79,7 @@ export class DescriptorChain {
         generation,
         bytes,
         spans,
+        segments,
         nReadable,
         readableLength,
         writableLength,
@@ -82,6 +88,7 @@ export class DescriptorChain {
     reuse.#head = head;
     reuse.#descriptorCount = descriptorCount;
     reuse.#generation = generation;
+    reuse.#segments = segments;
     reuse.#nReadable = nReadable;
     reuse.#readableLength = readableLength;
     reuse.#writableLength = writableLength;
@@ -147,7 +154,7 @@ export class DescriptorChain {
   get writable(): Uint8Array[] {
     if (this.#writable === undefined) {
       const out: Uint8Array[] = [];
-      for (let i = this.#nReadable; i < this.#bytes.length; i++) out.push(this.#view(i));
+      for (let i = this.#nReadable; i < this.#segments; i++) out.push(this.#view(i));
       this.#writable = out;
     }
     return this.#writable;
@@ -191,7 +198,7 @@ export class DescriptorChain {
     let skip = offset;
     let pos = 0;
     const spans = this.#spans;
-    for (let i = this.#nReadable; i < this.#bytes.length && pos < src.length; i++) {
+    for (let i = this.#nReadable; i < this.#segments && pos < src.length; i++) {
       const len = spans[2 * i + 1]!;
       if (skip >= len) {
         skip -= len;

@@ -15,7 +15,6 @@ import { DescriptorChain } from './descriptor-chain.js';
 import { VringError, type VringErrorCode } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import {
-  advance,
   mapPacked,
   type PackedAddresses,
   type PackedQueueOptions,
@@ -161,6 +160,59 @@ export class PackedDeviceQueue {
     return this.#walk(reuse);
   }
 
+  // Running totals of the chain being walked (#segment() adds to them).
+  #wSawWritable = false;
+  #wReadable = 0;
+  #wWritable = 0;
+  #wNReadable = 0;
+  #wSegments = 0;
+
+  /**
+   * One buffer of the chain being walked: the ordering and length rules, the
+   * bounds check, then the segment is recorded. `entry` is the indirect table
+   * entry (-1 for a ring descriptor); it and `slot` only name the place in errors.
+   */
+  #segment(
+    bytes: Uint8Array[],
+    spans: number[],
+    lo: number,
+    hi: number,
+    len: number,
+    writable: boolean,
+    slot: number,
+    entry: number,
+    start: number,
+  ): void {
+    if (writable) {
+      this.#wSawWritable = true;
+      this.#wWritable += len;
+    } else {
+      if (this.#wSawWritable) {
+        this.#fail(
+          'READABLE_AFTER_WRITABLE',
+          `${where(slot, entry)} is device-readable but follows a writable one`,
+        );
+      }
+      this.#wReadable += len;
+      this.#wNReadable++;
+    }
+    if (this.#wReadable + this.#wWritable > MAX_CHAIN_BYTES) {
+      this.#fail('CHAIN_TOO_LONG', `the chain at ring position ${start} is longer than 2^32 bytes`);
+    }
+    const memory = this.memory;
+    const e = memory.resolve(lo, hi, len);
+    if (e === undefined)
+      this.#fail(
+        'ADDRESS_OUT_OF_BOUNDS',
+        `${where(slot, entry)} (${addrText(lo, hi)}+${len}) is outside guest memory`,
+      );
+    const k = this.#wSegments;
+    bytes[k] = e.bytes;
+    spans[2 * k] = memory.resolvedOffset;
+    spans[2 * k + 1] = len;
+    this.#wSegments = k + 1;
+  }
+
   #walk(reuse: DescriptorChain | undefined): DescriptorChain {
     const n = this.size;
     const memory = this.memory;
@@ -169,34 +221,15 @@ export class PackedDeviceQueue {
     let slot = this.#nextAvail;
     let count = 0;
     let id = 0;
-    let sawWritable = false;
-    let readableLength = 0;
-    let writableLength = 0;
-    let nReadable = 0;
+    this.#wSawWritable = false;
+    this.#wReadable = 0;
+    this.#wWritable = 0;
+    this.#wNReadable = 0;
+    this.#wSegments = 0;
     const bytes: Uint8Array[] =
       reuse === undefined ? [] : DescriptorChain._bytes(DescriptorChain._empty(reuse));
     const spans: number[] = reuse === undefined ? [] : DescriptorChain._spans(reuse);
     const start = this.#nextAvail;
-    const add = (lo: number, hi: number, len: number, writable: boolean, where: string) => {
-      if (writable) {
-        sawWritable = true;
-        writableLength += len;
-      } else {
-        if (sawWritable) {
-          this.#fail('READABLE_AFTER_WRITABLE', `${where} is device-readable but follows a writable one`);
-        }
-        readableLength += len;
-        nReadable++;
-      }
-      if (readableLength + writableLength > MAX_CHAIN_BYTES) {
-        this.#fail('CHAIN_TOO_LONG', `the chain at ring position ${start} is longer than 2^32 bytes`);
-      }
-      const e = memory.resolve(lo, hi, len);
-      if (e === undefined)
-        this.#fail('ADDRESS_OUT_OF_BOUNDS', `${where} (${addrText(lo, hi)}+${len}) is outside guest memory`);
-      bytes.push(e.bytes);
-      spans.push(memory.resolvedOffset, len);
-    };
     for (;;) {
       if (count >= room) {
         this.#fail(
@@ -214,28 +247,27 @@ export class PackedDeviceQueue {
       id = idFlags & 0xffff;
       // the head's flags come from the atomic load that proved ownership (read once)
       const flags = count === 1 ? this.#headFlags : idFlags >>> 16;
-      const where = `descriptor at ring position ${slot}`;
       if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
         if (!this.features.indirect) {
           this.#fail(
             'INDIRECT_NOT_NEGOTIATED',
-            `${where} is indirect, but VIRTIO_F_INDIRECT_DESC was not negotiated`,
+            `${where(slot, -1)} is indirect, but VIRTIO_F_INDIRECT_DESC was not negotiated`,
           );
         }
         if ((flags & VIRTQ_DESC_F_NEXT) !== 0 || count > 1) {
-          this.#fail('INDIRECT_WITH_NEXT', `${where} is indirect inside a list linked by NEXT`);
+          this.#fail('INDIRECT_WITH_NEXT', `${where(slot, -1)} is indirect inside a list linked by NEXT`);
         }
         if (len === 0 || len % DESCRIPTOR_SIZE !== 0 || len / DESCRIPTOR_SIZE > MAX_INDIRECT_ENTRIES) {
           this.#fail(
             'INVALID_INDIRECT_TABLE',
-            `indirect table at ${where} has length ${len}, not a non-zero multiple of 16 of at most ${MAX_INDIRECT_ENTRIES} entries`,
+            `indirect table at ${where(slot, -1)} has length ${len}, not a non-zero multiple of 16 of at most ${MAX_INDIRECT_ENTRIES} entries`,
           );
         }
         const e = memory.resolve(lo, hi, len);
         if (e === undefined) {
           this.#fail(
             'ADDRESS_OUT_OF_BOUNDS',
-            `indirect table ${addrText(lo, hi)}+${len} at ${where} is outside guest memory`,
+            `indirect table ${addrText(lo, hi)}+${len} at ${where(slot, -1)} is outside guest memory`,
           );
         }
         const off = e.bytes.byteOffset + memory.resolvedOffset;
@@ -248,20 +280,27 @@ export class PackedDeviceQueue {
           const t = i << 2;
           const tflags = table[t + 3]! >>> 16;
           if ((tflags & VIRTQ_DESC_F_INDIRECT) !== 0) {
-            this.#fail('NESTED_INDIRECT', `entry ${i} of the indirect table at ${where} is itself indirect`);
+            this.#fail(
+              'NESTED_INDIRECT',
+              `entry ${i} of the indirect table at ${where(slot, -1)} is itself indirect`,
+            );
           }
           // Only WRITE is valid in an indirect table; NEXT and the id are ignored (2.8.14).
-          add(
+          this.#segment(
+            bytes,
+            spans,
             table[t]!,
             table[t + 1]!,
             table[t + 2]!,
             (tflags & VIRTQ_DESC_F_WRITE) !== 0,
-            `indirect entry ${i} at ${where}`,
+            slot,
+            i,
+            start,
           );
         }
         break;
       }
-      add(lo, hi, len, (flags & VIRTQ_DESC_F_WRITE) !== 0, where);
+      this.#segment(bytes, spans, lo, hi, len, (flags & VIRTQ_DESC_F_WRITE) !== 0, slot, -1, start);
       if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
       slot = slot + 1 === n ? 0 : slot + 1;
     }
@@ -280,7 +319,13 @@ export class PackedDeviceQueue {
     this.#inflight[id] = 1;
     this.#chainDescs[id] = count;
     this.#inflightDescs += count;
-    [this.#nextAvail, this.#availWrap] = advance(this.#nextAvail, this.#availWrap, count, n);
+    const next = this.#nextAvail + count;
+    if (next >= n) {
+      this.#nextAvail = next - n;
+      this.#availWrap = !this.#availWrap;
+    } else {
+      this.#nextAvail = next;
+    }
     return DescriptorChain._make(
       reuse,
       id,
@@ -288,9 +333,10 @@ export class PackedDeviceQueue {
       this.#gen,
       bytes,
       spans,
-      nReadable,
-      readableLength,
-      writableLength,
+      this.#wSegments,
+      this.#wNReadable,
+      this.#wReadable,
+      this.#wWritable,
     );
   }
 
@@ -303,7 +349,12 @@ export class PackedDeviceQueue {
     if (!Number.isInteger(writtenLen) || writtenLen < 0 || writtenLen > 0xffffffff) {
       throw new VringError('INVALID_ARGUMENT', `written length must be a u32 (got ${String(writtenLen)})`);
     }
-    const [slot, wrap] = advance(this.#nextUsed, this.#usedWrap, this.#pendingDescs, this.size);
+    let slot = this.#nextUsed + this.#pendingDescs;
+    let wrap = this.#usedWrap;
+    if (slot >= this.size) {
+      slot -= this.size;
+      wrap = !wrap;
+    }
     const w = slot << 2;
     const d32 = this.#desc32;
     d32[w + 2] = writtenLen;
@@ -328,7 +379,13 @@ export class PackedDeviceQueue {
     Atomics.store(this.#desc16, 8 * this.#firstSlot + 7, this.#firstFlags);
     const k = this.#pendingDescs;
     this.#inflightDescs -= k;
-    [this.#nextUsed, this.#usedWrap] = advance(this.#nextUsed, this.#usedWrap, k, this.size);
+    const next = this.#nextUsed + k;
+    if (next >= this.size) {
+      this.#nextUsed = next - this.size;
+      this.#usedWrap = !this.#usedWrap;
+    } else {
+      this.#nextUsed = next;
+    }
     this.#pendingCount = 0;
     this.#pendingDescs = 0;
     return packedNeedEvent(
@@ -401,4 +458,11 @@ export class PackedDeviceQueue {
 
 function addrText(lo: number, hi: number): string {
   return `0x${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)}`;
+}
+
+/** Names a descriptor in an error message (built only when a rule is broken). */
+function where(slot: number, entry: number): string {
+  return entry < 0
+    ? `descriptor at ring position ${slot}`
+    : `indirect entry ${entry} at descriptor at ring position ${slot}`;
 }

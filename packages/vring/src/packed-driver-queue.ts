@@ -12,7 +12,6 @@ import {
 import { VringError, type VringErrorCode } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import {
-  advance,
   mapPacked,
   type PackedAddresses,
   type PackedQueueOptions,
@@ -161,6 +160,17 @@ export class PackedDriverQueue {
 
   freeCount(): number {
     return this.#numFree;
+  }
+
+  /** The used position after `k` descriptors from `slot` (no array allocated). */
+  #advanceUsed(slot: number, k: number): void {
+    const p = slot + k;
+    if (p >= this.size) {
+      this.#nextUsed = p - this.size;
+      this.#usedWrap = !this.#usedWrap;
+    } else {
+      this.#nextUsed = p;
+    }
   }
 
   /** Chains added and not yet returned by popUsed(). */
@@ -316,7 +326,7 @@ export class PackedDriverQueue {
       );
     }
     if (!this.features.inOrder) {
-      [this.#nextUsed, this.#usedWrap] = advance(slot, this.#usedWrap, this.#chainDescs[id]!, n);
+      this.#advanceUsed(slot, this.#chainDescs[id]!);
       return this.#release(id, usedLen);
     }
     // IN_ORDER (2.8.17): one used descriptor for a batch; every earlier buffer is used too.
@@ -330,7 +340,7 @@ export class PackedDriverQueue {
       out.push(this.#release(front, front === id ? usedLen : 0));
       if (front === id) break;
     }
-    [this.#nextUsed, this.#usedWrap] = advance(slot, this.#usedWrap, descs, n);
+    this.#advanceUsed(slot, descs);
     const first = out.shift()!;
     this.#completed.push(...out);
     return first;

@@ -219,6 +219,7 @@ export class SplitDeviceQueue {
     let writableLength = 0;
     let nReadable = 0;
     let count = 0;
+    let segments = 0;
     const bytes: Uint8Array[] =
       reuse === undefined ? [] : DescriptorChain._bytes(DescriptorChain._empty(reuse));
     const spans: number[] = reuse === undefined ? [] : DescriptorChain._spans(reuse);
@@ -308,8 +309,10 @@ export class SplitDeviceQueue {
           `descriptor ${idx} of chain ${head} (${addrText(lo, hi)}+${len}) is outside guest memory`,
         );
       }
-      bytes.push(e.bytes);
-      spans.push(memory.resolvedOffset, len);
+      bytes[segments] = e.bytes;
+      spans[2 * segments] = memory.resolvedOffset;
+      spans[2 * segments + 1] = len;
+      segments++;
       if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
       if (next >= tableSize) {
         this.#fail(
@@ -327,6 +330,7 @@ export class SplitDeviceQueue {
       this.#gen,
       bytes,
       spans,
+      segments,
       nReadable,
       readableLength,
       writableLength,

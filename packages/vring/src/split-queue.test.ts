@@ -388,6 +388,30 @@ describe('pop(reuse)', () => {
     }
   });
 
+  it('a shorter chain refilled into a longer one shows only its own buffers (split and packed)', () => {
+    for (const rig of [splitRig({ size: 8 }), packedRig({ size: 8 })]) {
+      rig.bytes.set([9, 8, 7], rig.off(rig.data));
+      rig.driver.add(
+        [
+          { addr: rig.data, len: 1 },
+          { addr: rig.data + 1n, len: 1 },
+          { addr: rig.data + 64n, len: 4, writable: true },
+          { addr: rig.data + 128n, len: 4, writable: true },
+        ],
+        'long',
+      );
+      rig.driver.add([{ addr: rig.data + 2n, len: 1 }], 'short');
+      rig.driver.publish();
+      const c = rig.device.pop()!;
+      expect([c.readable.length, c.writable.length]).toEqual([2, 2]);
+      rig.device.addUsed(c.head, 0);
+      const again = rig.device.pop(c)!;
+      expect([again.readable.length, again.writable.length, again.writableLength]).toEqual([1, 0, 0]);
+      expect(Array.from(again.read())).toEqual([7]);
+      expect(again.write(new Uint8Array([1, 2]))).toBe(0); // no stale writable buffer is used
+    }
+  });
+
   it('a failed walk leaves the reused chain empty', () => {
     const r = splitRig({ size: 8 });
     r.driver.add([{ addr: r.data, len: 2 }]);
