@@ -105,7 +105,6 @@ export class VhostUserBackend extends EventEmitter {
   #features = 0n;
   #featuresSet = false;
   #protocolFeatures = 0n;
-  #protocolSet = false;
   #status = 0;
   #owner = false;
   #pollTimer: NodeJS.Immediate | undefined;
@@ -261,7 +260,6 @@ export class VhostUserBackend extends EventEmitter {
     this.#features = 0n;
     this.#featuresSet = false;
     this.#protocolFeatures = 0n;
-    this.#protocolSet = false;
     this.#status = 0;
     this.#owner = false;
     this.#stopPolling();
@@ -361,7 +359,6 @@ export class VhostUserBackend extends EventEmitter {
           );
         }
         this.#protocolFeatures = pf;
-        this.#protocolSet = true;
         conn.options = { ...conn.options, xenMmap: hasBit(pf, P.XEN_MMAP) };
         return false;
       }
@@ -408,12 +405,8 @@ export class VhostUserBackend extends EventEmitter {
         return false;
       case R.SET_VRING_ENABLE: {
         const s = body as VringState;
-        if (!hasBit(this.#features, VHOST_USER_F_PROTOCOL_FEATURES) && !this.#protocolSet) {
-          throw new VhostUserError(
-            'SET_VRING_ENABLE before PROTOCOL_FEATURES was negotiated',
-            'OUT_OF_ORDER',
-          );
-        }
+        // The spec says this comes after PROTOCOL_FEATURES is negotiated, but DPDK's
+        // virtio-user sends it earlier when it reconnects (server=1): only record it.
         const q = this.#queue(s.index, 'SET_VRING_ENABLE');
         if (s.num > 1)
           throw new VhostUserError(
@@ -552,7 +545,14 @@ export class VhostUserBackend extends EventEmitter {
     this.device.memoryChanged?.();
     // Ring addresses are user addresses: re-translate for every ring that has a ring built.
     for (const q of this.queues) {
-      if (q.ring === undefined) continue;
+      if (q.ring === undefined) {
+        // started before its memory was known: it can run now
+        if (q.started && q.failure === undefined) {
+          this.#buildRing(q);
+          this.#schedule(q);
+        }
+        continue;
+      }
       const state = q.ring.state();
       q.ring = undefined;
       q.base = state;
@@ -563,7 +563,9 @@ export class VhostUserBackend extends EventEmitter {
 
   #setVringNum(s: VringState): void {
     const q = this.#queue(s.index, 'SET_VRING_NUM');
-    if (q.started) throw new VhostUserError(`SET_VRING_NUM on running queue ${s.index}`, 'OUT_OF_ORDER');
+    if (q.ring !== undefined) {
+      throw new VhostUserError(`SET_VRING_NUM on running queue ${s.index}`, 'OUT_OF_ORDER');
+    }
     const max = Math.min(this.device.maxQueueSize ?? 32768, 32768);
     const packed = hasBit(this.#features, VirtioFeature.RING_PACKED);
     const ok = s.num >= 1 && s.num <= max && (packed || (s.num & (s.num - 1)) === 0);
@@ -582,15 +584,25 @@ export class VhostUserBackend extends EventEmitter {
       throw new VhostUserError(`SET_VRING_ADDR for queue ${a.index} before SET_VRING_NUM`, 'OUT_OF_ORDER');
     const next = { desc: a.descUserAddr, avail: a.availUserAddr, used: a.usedUserAddr, flags: a.flags };
     const cur = q.userAddresses;
-    if (q.started && cur && (cur.desc !== next.desc || cur.avail !== next.avail || cur.used !== next.used)) {
+    if (
+      q.ring !== undefined &&
+      cur &&
+      (cur.desc !== next.desc || cur.avail !== next.avail || cur.used !== next.used)
+    ) {
       throw new VhostUserError(`SET_VRING_ADDR may not move running queue ${a.index}`, 'OUT_OF_ORDER');
     }
     q.userAddresses = next;
+    if (q.started && q.ring === undefined) {
+      this.#buildRing(q);
+      this.#schedule(q);
+    }
   }
 
   #setVringBase(s: VringState): void {
     const q = this.#queue(s.index, 'SET_VRING_BASE');
-    if (q.started) throw new VhostUserError(`SET_VRING_BASE on running queue ${s.index}`, 'OUT_OF_ORDER');
+    if (q.ring !== undefined) {
+      throw new VhostUserError(`SET_VRING_BASE on running queue ${s.index}`, 'OUT_OF_ORDER');
+    }
     const packed = hasBit(this.#features, VirtioFeature.RING_PACKED);
     if (!packed) {
       if (s.num > 0xffff)
@@ -651,6 +663,10 @@ export class VhostUserBackend extends EventEmitter {
       if (!q.started) this.#start(q);
       else this.#process(q);
     });
+    // The spec starts a ring on its first kick; DPDK's vhost library and
+    // rust-vmm start it here, at SET_VRING_KICK, and so do we: a front-end that
+    // reconnects with a full ring (DPDK virtio-user, server=1) never kicks again.
+    if (!q.started) this.#start(q);
   }
 
   #start(q: BackendQueue): void {
@@ -697,6 +713,14 @@ export class VhostUserBackend extends EventEmitter {
           true,
         );
         let nextAvail = q.base?.nextAvail ?? 0;
+        if (nextAvail !== usedIdx) {
+          // As DPDK's vhost library does: a base that disagrees with the used ring
+          // (a front-end that reconnected after a crash sends 0) restarts at the
+          // used index. Chains taken but never completed are taken again: transmit
+          // buffers may be seen twice, receive buffers are not leaked.
+          this.emit('queue-resync', q, nextAvail, usedIdx);
+          nextAvail = usedIdx;
+        }
         const buf = this.#inflight;
         if (buf !== undefined && q.index < buf.numQueues && buf.queueSize === n) {
           const iq = buf.queues[q.index]!;

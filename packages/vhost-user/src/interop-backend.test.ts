@@ -175,6 +175,53 @@ describe.runIf(available)('DPDK testpmd virtio-user -> vipc back-end', () => {
     expect(device.stats.received - before).toBe(totals.tx);
     expect(errors).toEqual([]);
   });
+
+  it('client socket mode: testpmd virtio-user as server (server=1), our back-end connects; a restarted back-end is served again', async () => {
+    const sock = join(dir, 'vhu-client.sock');
+    const device = new VirtioNetDevice();
+    const errors: string[] = [];
+    backend = new VhostUserBackend({ device, log: (l) => errors.push(l) });
+    testpmd = new Testpmd({
+      prefix: `vhu${process.pid}c`,
+      vdev: `net_virtio_user0,path=${sock},queues=1,server=1`,
+      forwardMode: 'txonly',
+      txpkts: 64,
+    });
+    const served = backend.connect(sock, { timeoutMs: 60_000, policy: anyPeer });
+    await until(() => device.stats.received >= 10_000, 'packets from testpmd', 90_000);
+    // the back-end "restarts": a new one connects to the same testpmd
+    backend.close();
+    await served;
+    const device2 = new VirtioNetDevice();
+    const backend2 = new VhostUserBackend({ device: device2, log: (l) => errors.push(l) });
+    const served2 = backend2.connect(sock, { timeoutMs: 60_000, policy: anyPeer });
+    try {
+      await until(() => device2.stats.received >= 10_000, 'packets after the restart', 30_000).catch((e) => {
+        console.log(
+          'DBG',
+          device2.stats,
+          errors,
+          backend2.connected,
+          backend2.queues.map((q) => [
+            q.started,
+            q.enabled,
+            q.ring !== undefined,
+            q.failure?.message,
+            q.stats,
+          ]),
+          testpmd?.output.slice(-1500),
+        );
+        throw e;
+      });
+      const totals = accumulatedTotals(await testpmd.stop());
+      testpmd = undefined;
+      await served2;
+      expect(device.stats.received + device2.stats.received).toBeLessThanOrEqual(totals.tx);
+      expect(errors).toEqual([]);
+    } finally {
+      backend2.close();
+    }
+  });
 });
 
 function lastRx(output: string): number {

@@ -388,10 +388,10 @@ describe('back-end: malformed messages close the connection with a reason', () =
     await closedWith('PARTIAL_MESSAGE');
   });
 
-  it('requests out of order: SET_VRING_ENABLE before features, SET_VRING_ADDR before SET_VRING_NUM', async () => {
+  it('requests out of order: GET_QUEUE_NUM before MQ was negotiated, SET_VRING_ADDR before SET_VRING_NUM', async () => {
     const c = await open();
-    c.send(R.SET_VRING_ENABLE, 'vringState', { index: 0, num: 1 });
-    await closedWith('OUT_OF_ORDER', /before PROTOCOL_FEATURES/);
+    c.send(R.GET_QUEUE_NUM, 'none', undefined);
+    await closedWith('FEATURE_NOT_NEGOTIATED', /GET_QUEUE_NUM needs protocol feature MQ/);
     errors.length = 0;
     const c2 = await open();
     c2.send(R.SET_VRING_ADDR, 'vringAddress', addr(0, 0n));
