@@ -57,6 +57,8 @@ export class PackedDriverQueue {
   #fifoStart = 0;
   #fifoCount = 0;
   #completed: UsedBuffer[] = [];
+  #usedLen = 0;
+  #usedToken: unknown = undefined;
   #batchPending = false;
   #batchSlot = 0;
   #batchFlags = 0;
@@ -112,6 +114,7 @@ export class PackedDriverQueue {
     this.#fifoStart = 0;
     this.#fifoCount = 0;
     this.#completed = [];
+    this.#usedToken = undefined;
     this.#batchPending = false;
     this.#addedDescs = 0;
   }
@@ -297,14 +300,30 @@ export class PackedDriverQueue {
     this.#eventWritten = offWrap;
   }
 
+  /** The next used element, validated, or null (allocates the result; see popUsedHead()). */
   popUsed(): UsedBuffer | null {
+    const head = this.popUsedHead();
+    return head < 0 ? null : { head, len: this.#usedLen, token: this.#usedToken };
+  }
+
+  /**
+   * Like popUsed() without allocating: the buffer id of the next used element
+   * (same validation), or -1 when there is none; its length and token are in
+   * `usedLen` and `usedToken` until the next call.
+   */
+  popUsedHead(): number {
     this.#refresh();
-    if (this.#completed.length > 0) return this.#completed.shift()!;
+    if (this.#completed.length > 0) {
+      const u = this.#completed.shift()!;
+      this.#usedLen = u.len;
+      this.#usedToken = u.token;
+      return u.head;
+    }
     if (!this.#isUsed()) {
-      if (!this.features.eventIdx || !this.#callbacks) return null;
-      if (this.#eventWritten === (this.#nextUsed | (this.#usedWrap ? 0x8000 : 0))) return null;
+      if (!this.features.eventIdx || !this.#callbacks) return -1;
+      if (this.#eventWritten === (this.#nextUsed | (this.#usedWrap ? 0x8000 : 0))) return -1;
       this.#armEvent();
-      if (!this.#isUsed()) return null;
+      if (!this.#isUsed()) return -1;
     }
     const n = this.size;
     const slot = this.#nextUsed;
@@ -327,7 +346,9 @@ export class PackedDriverQueue {
     }
     if (!this.features.inOrder) {
       this.#advanceUsed(slot, this.#chainDescs[id]!);
-      return this.#release(id, usedLen);
+      this.#usedLen = usedLen;
+      this.#usedToken = this.#release(id);
+      return id;
     }
     // IN_ORDER (2.8.17): one used descriptor for a batch; every earlier buffer is used too.
     let descs = 0;
@@ -337,23 +358,36 @@ export class PackedDriverQueue {
       this.#fifoStart = (this.#fifoStart + 1) % n;
       this.#fifoCount--;
       descs += this.#chainDescs[front]!;
-      out.push(this.#release(front, front === id ? usedLen : 0));
+      out.push({ head: front, len: front === id ? usedLen : 0, token: this.#release(front) });
       if (front === id) break;
     }
     this.#advanceUsed(slot, descs);
     const first = out.shift()!;
     this.#completed.push(...out);
-    return first;
+    this.#usedLen = first.len;
+    this.#usedToken = first.token;
+    return first.head;
   }
 
-  #release(id: number, len: number): UsedBuffer {
+  /** Length of the element the last popUsedHead() returned. */
+  get usedLen(): number {
+    return this.#usedLen;
+  }
+
+  /** Token of the element the last popUsedHead() returned. */
+  get usedToken(): unknown {
+    return this.#usedToken;
+  }
+
+  /** Frees buffer `id`; returns its token. */
+  #release(id: number): unknown {
     const token = this.#tokens[id];
     this.#tokens[id] = undefined;
     this.#inflight[id] = 0;
     this.#inflightCount--;
     this.#numFree += this.#chainDescs[id]!;
     this.#freeIds[this.#freeIdCount++] = id;
-    return { head: id, len, token };
+    return token;
   }
 
   enableCallbacks(): boolean {

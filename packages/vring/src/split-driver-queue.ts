@@ -168,6 +168,8 @@ export class SplitDriverQueue {
   #usedEventWritten = -1;
   #broken: VringError | null = null;
   #scratch = new CheckedBuffers();
+  #usedLen = 0;
+  #usedToken: unknown = undefined;
 
   constructor(opts: SplitQueueOptions) {
     assertLittleEndian();
@@ -393,16 +395,36 @@ export class SplitDriverQueue {
     return this.#loadUsedIdx() !== this.#lastUsed;
   }
 
-  /** The next used element, validated, or null. */
+  /** The next used element, validated, or null (allocates the result; see popUsedHead()). */
   popUsed(): UsedBuffer | null {
+    const head = this.popUsedHead();
+    return head < 0 ? null : { head, len: this.#usedLen, token: this.#usedToken };
+  }
+
+  /** Length of the element the last popUsedHead() returned. */
+  get usedLen(): number {
+    return this.#usedLen;
+  }
+
+  /** Token of the element the last popUsedHead() returned. */
+  get usedToken(): unknown {
+    return this.#usedToken;
+  }
+
+  /**
+   * Like popUsed() without allocating: the head of the next used element (same
+   * validation), or -1 when there is none; its length and token are in
+   * `usedLen` and `usedToken` until the next call.
+   */
+  popUsedHead(): number {
     this.#refresh();
     if (this.#usedShadow === this.#lastUsed) {
       if (this.#loadUsedIdx() === this.#lastUsed) {
         if (!this.features.eventIdx || !this.#callbacks || this.#usedEventWritten === this.#lastUsed)
-          return null;
+          return -1;
         Atomics.store(this.#avail, 2 + this.size, this.#lastUsed);
         this.#usedEventWritten = this.#lastUsed;
-        if (this.#loadUsedIdx() === this.#lastUsed) return null;
+        if (this.#loadUsedIdx() === this.#lastUsed) return -1;
       }
     }
     const slot = this.#lastUsed & this.#mask;
@@ -440,7 +462,9 @@ export class SplitDriverQueue {
     this.#inflight[head] = 0;
     this.#inflightCount--;
     this.#release(head);
-    return { head, len: usedLen, token };
+    this.#usedLen = usedLen;
+    this.#usedToken = token;
+    return head;
   }
 
   #release(head: number): void {
@@ -516,5 +540,6 @@ export class SplitDriverQueue {
     this.#usedShadow = 0;
     this.#callbacks = true;
     this.#usedEventWritten = -1;
+    this.#usedToken = undefined;
   }
 }

@@ -361,6 +361,26 @@ describe('unmapped memory (detached ArrayBuffers)', () => {
   });
 });
 
+describe('popUsedHead()', () => {
+  it('returns what popUsed() would, without an object (split and packed)', () => {
+    for (const rig of [splitRig({ size: 8 }), packedRig({ size: 8 })]) {
+      const a = rig.driver.add([{ addr: rig.data, len: 4, writable: true }], 'a');
+      const b = rig.driver.add([{ addr: rig.data + 64n, len: 4, writable: true }], 'b');
+      rig.driver.publish();
+      expect(rig.driver.popUsedHead()).toBe(-1);
+      const cb = rig.device.pop()!;
+      const cc = rig.device.pop()!;
+      rig.device.addUsed(cc.head, 3);
+      rig.device.addUsed(cb.head, 0);
+      rig.device.publishUsed();
+      expect([rig.driver.popUsedHead(), rig.driver.usedLen, rig.driver.usedToken]).toEqual([b, 3, 'b']);
+      expect([rig.driver.popUsedHead(), rig.driver.usedLen, rig.driver.usedToken]).toEqual([a, 0, 'a']);
+      expect(rig.driver.popUsedHead()).toBe(-1);
+      expect(rig.driver.inFlight()).toBe(0);
+    }
+  });
+});
+
 describe('pop(reuse)', () => {
   it('refills a chain the caller is done with (split and packed)', () => {
     for (const rig of [splitRig({ size: 8 }), packedRig({ size: 8 })]) {
