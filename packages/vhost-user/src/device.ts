@@ -9,7 +9,7 @@ import type { InflightBuffer, InflightQueue } from './inflight.js';
 
 /** The device side of one virtqueue, split or packed (@vipc/vring). */
 export interface DeviceQueue {
-  pop(): DescriptorChain | null;
+  pop(reuse?: DescriptorChain): DescriptorChain | null;
   addUsed(head: number, writtenLen: number): void;
   publishUsed(): boolean;
   enableNotifications(): boolean;
@@ -81,9 +81,13 @@ export class BackendQueue {
     return this.ring;
   }
 
-  /** The next available chain, or null. Throws (and the back-end marks the queue failed) on a bad ring. */
-  pop(): DescriptorChain | null {
-    const c = this.#ring().pop();
+  /**
+   * The next available chain, or null. Pass a chain you are done with as
+   * `reuse` to have it refilled instead of a new one allocated. Throws (and the
+   * back-end marks the queue failed) on a bad ring.
+   */
+  pop(reuse?: DescriptorChain): DescriptorChain | null {
+    const c = this.#ring().pop(reuse);
     if (c !== null) {
       this.stats.popped++;
       const t = this.inflight;
