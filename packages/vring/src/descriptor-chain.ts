@@ -213,38 +213,68 @@ export class DescriptorChain {
   }
 }
 
-// Word views of the last buffers copied from/to: small copies run as u32 loops,
-// which V8 compiles far better than byte loops or set() with a fresh subarray.
-let cacheA: ArrayBufferLike | undefined;
-let wordsA: Uint32Array | undefined;
-let cacheB: ArrayBufferLike | undefined;
-let wordsB: Uint32Array | undefined;
+// Word views (of the whole buffer) and byte offsets of the last four views copied
+// from/to, keyed on the view objects themselves: small copies run as u32 loops,
+// which V8 compiles far better than byte loops or set() with a fresh subarray,
+// and the cache hit avoids the `buffer` and `byteOffset` getters, which cost
+// more than a 64-byte copy. Four entries: a driver and a device in one thread use
+// four views (payload source, mapping; mapping region, sink). A view's buffer and
+// offset never change; a detached buffer leaves a zero-length word view (nothing
+// is copied, as before).
+const CACHED = 4;
+const cacheViews: (Uint8Array | undefined)[] = [undefined, undefined, undefined, undefined];
+const cacheWords: Uint32Array[] = [
+  new Uint32Array(0),
+  new Uint32Array(0),
+  new Uint32Array(0),
+  new Uint32Array(0),
+];
+const cacheOffs: number[] = [0, 0, 0, 0];
+let cacheNext = 0;
+// Set by wordsOf(): the byte offset of the view in its buffer.
+let foundOff = 0;
 
-function wordsOf(buf: ArrayBufferLike): Uint32Array {
-  if (buf === cacheA) return wordsA!;
-  if (buf === cacheB) return wordsB!;
+function wordsOf(view: Uint8Array): Uint32Array {
+  for (let i = 0; i < CACHED; i++) {
+    if (cacheViews[i] === view) {
+      foundOff = cacheOffs[i]!;
+      return cacheWords[i]!;
+    }
+  }
+  const buf = view.buffer;
   const w = new Uint32Array(buf, 0, buf.byteLength >>> 2);
-  cacheB = cacheA;
-  wordsB = wordsA;
-  cacheA = buf;
-  wordsA = w;
+  const k = cacheNext;
+  cacheNext = (k + 1) & (CACHED - 1);
+  cacheViews[k] = view;
+  cacheWords[k] = w;
+  foundOff = cacheOffs[k] = view.byteOffset;
   return w;
 }
 
-/** @internal Copies n bytes; small aligned copies by words, large ones with set(). */
+/**
+ * @internal Copies `n` bytes from `from[fromOff..]` to `to[toOff..]` (bounds are
+ * the caller's job). Small aligned copies run as word loops, larger ones with
+ * `TypedArray.set`.
+ */
 export function copy(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number, n: number): void {
-  const src = from.byteOffset + fromOff;
-  const dst = to.byteOffset + toOff;
-  if (n <= 512 && ((src | dst) & 3) === 0) {
-    const sw = wordsOf(from.buffer);
-    const dw = wordsOf(to.buffer);
-    const s = src >>> 2;
-    const d = dst >>> 2;
-    const words = n >>> 2;
-    for (let i = 0; i < words; i++) dw[d + i] = sw[s + i]!;
-    for (let i = words << 2; i < n; i++) to[toOff + i] = from[fromOff + i]!;
-  } else if (n <= 16) {
+  if (n <= 512) {
+    const sw = wordsOf(from);
+    const src = foundOff + fromOff;
+    const dw = wordsOf(to);
+    const dst = foundOff + toOff;
+    if (((src | dst) & 3) === 0) {
+      const s = src >>> 2;
+      const d = dst >>> 2;
+      const words = n >>> 2;
+      for (let i = 0; i < words; i++) dw[d + i] = sw[s + i]!;
+      for (let i = words << 2; i < n; i++) to[toOff + i] = from[fromOff + i]!;
+      return;
+    }
+  }
+  if (n <= 16) {
     for (let i = 0; i < n; i++) to[toOff + i] = from[fromOff + i]!;
+  } else if (fromOff === 0 && n === from.length) {
+    to.set(from, toOff);
   } else {
     to.set(from.subarray(fromOff, fromOff + n), toOff);
   }

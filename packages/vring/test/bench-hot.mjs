@@ -3,7 +3,7 @@
 //
 // For split and packed queues at 64 B, 1500 B and 64 KiB it measures, in ns per
 // message, with batches of 32 (one publish per batch):
-//   driver: copy the payload in + add() ... publish(), then popUsed() for the batch
+//   driver: copy the payload in (set) + add() ... publish(), then popUsedHead() for the batch
 //   device: pop(reuse) + readInto() + addUsed() ... publishUsed()
 // Both sides run in this thread over a plain ArrayBuffer; the two parts are
 // timed separately (the other side's work of the same batch is not counted).
