@@ -11,7 +11,7 @@
  * every DPDK frame "invalid" and put a header on every frame DPDK counts.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Connection, VhostUserListener } from '@vipc/vhost-user';
+import type { BackendQueue, Connection, VhostUserListener, VirtioDevice } from '@vipc/vhost-user';
 import { CliError } from './errors.js';
 import type { Role } from './topology.js';
 
@@ -147,7 +147,18 @@ async function until(
 }
 
 async function openBackend(vu: VhostUser, o: LinkOptions): Promise<MessageLink> {
-  const device = new vu.VirtioNetDevice({ queuePairs: o.queues });
+  // Whether the link has been up at all. Sampling device.linkUp(0) now and then is not
+  // enough: a quick front-end (`echo hi | vipc send`) can start its queues, send, stop
+  // them and hang up between two samples; it did set up the link, and what it sent is
+  // in the inbox. The back-end tells the device of every queue change: latch it there.
+  let wasUp = false;
+  class NetDevice extends vu.VirtioNetDevice {
+    queueChanged(q: BackendQueue): void {
+      (vu.VirtioNetDevice.prototype as VirtioDevice).queueChanged?.call(this, q);
+      if (this.linkUp(0)) wasUp = true;
+    }
+  }
+  const device = new NetDevice({ queuePairs: o.queues });
   const backend = new vu.VhostUserBackend({ device, mode: o.mode });
   const inbox = new Inbox({ pause: () => device.pause(0), resume: () => device.resume(0) });
   let problem: Error | undefined;
@@ -188,12 +199,13 @@ async function openBackend(vu: VhostUser, o: LinkOptions): Promise<MessageLink> 
     // starts with its first kick, and a front-end that only receives never kicks it).
     await until(
       () => {
+        if (wasUp || device.linkUp(0)) return true;
         if (gone && connected)
           throw new CliError(
             'FAILED',
             `the front-end went away during set-up${problem ? `: ${problem.message}` : ''}`,
           );
-        return device.linkUp(0);
+        return false;
       },
       o.timeoutMs,
       `a front-end to connect to ${o.socket} and start its queues`,
