@@ -20,7 +20,8 @@ export interface DescriptorChainLike {
 }
 
 export interface DeviceQueueLike {
-  pop(): DescriptorChainLike | null;
+  /** `reuse`: a chain the caller is done with, refilled instead of a new one allocated. */
+  pop(reuse?: DescriptorChainLike): DescriptorChainLike | null;
   addUsed(head: number, writtenLen: number): void;
   publishUsed(): boolean;
   enableNotifications(): boolean;
@@ -33,6 +34,10 @@ export interface DriverQueueLike {
   freeCount(): number;
   publish(): boolean;
   popUsed(): { head: number; len: number; token: unknown } | null;
+  /** Allocation-free popUsed(): head or -1, then `usedLen` / `usedToken` (builds that have it). */
+  popUsedHead?(): number;
+  readonly usedLen?: number;
+  readonly usedToken?: unknown;
   enableCallbacks(): boolean;
   disableCallbacks(): void;
 }

@@ -6,7 +6,12 @@ import { BenchError } from '../errors.js';
 import { HdrHistogram } from '../hdr-histogram.js';
 import { makeMessage, ReceiverTally } from '../message.js';
 import type { SenderReport, VringParams } from '../protocol.js';
-import { type DeviceQueueLike, type DriverQueueLike, loadVring } from '../vring-api.js';
+import {
+  type DescriptorChainLike,
+  type DeviceQueueLike,
+  type DriverQueueLike,
+  loadVring,
+} from '../vring-api.js';
 
 /** A wait that makes no progress for this long means the peer is gone or the ring is wedged. */
 const STALL_LIMIT_NS = 10e9;
@@ -166,19 +171,35 @@ class VringSender implements SenderEndpoint {
 
   /** Pops every used element; returns how many. */
   #reclaim(): number {
+    const q = this.#q;
+    if (q.popUsedHead === undefined) return this.#reclaimObjects();
+    let n = 0;
+    while (q.popUsedHead() >= 0) {
+      n++;
+      this.#used(q.usedToken, q.usedLen!);
+    }
+    return n;
+  }
+
+  /** #reclaim() for a @vipc/vring build without popUsedHead(). */
+  #reclaimObjects(): number {
     let n = 0;
     for (;;) {
       const u = this.#q.popUsed();
       if (u === null) return n;
       n++;
-      this.#outstanding--;
-      if (u.token === PING_TOKEN) {
-        this.#replyLen = u.len;
-      } else if (typeof u.token === 'number' && u.token >= 0 && u.token < this.#s.params.slots) {
-        this.#free.push(u.token);
-      } else {
-        throw new BenchError('PROTOCOL', `used element with an unknown token ${String(u.token)}`);
-      }
+      this.#used(u.token, u.len);
+    }
+  }
+
+  #used(token: unknown, len: number): void {
+    this.#outstanding--;
+    if (token === PING_TOKEN) {
+      this.#replyLen = len;
+    } else if (typeof token === 'number' && token >= 0 && token < this.#s.params.slots) {
+      this.#free.push(token);
+    } else {
+      throw new BenchError('PROTOCOL', `used element with an unknown token ${String(token)}`);
     }
   }
 
@@ -278,6 +299,9 @@ class VringSender implements SenderEndpoint {
     const measure = makeMessage(size, MessageKind.MEASURE);
     const q = this.#q;
     const free = this.#free;
+    // One chain description, rewritten for every message (no allocation per add()).
+    const buffer = { addr: 0, len: size };
+    const chain = [buffer];
     let sent = 0;
     let measured = 0;
     let batches = 0;
@@ -293,7 +317,8 @@ class VringSender implements SenderEndpoint {
         const slot = free.pop()!;
         const off = p.dataOffset + slot * p.slotBytes;
         data.set(src, off);
-        if (q.add([{ addr: off, len: size }], slot) < 0) {
+        buffer.addr = off;
+        if (q.add(chain, slot) < 0) {
           free.push(slot);
           break;
         }
@@ -416,13 +441,18 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
     yieldNow = true;
     ctx.receiverReport(report);
   });
+  // The chain object pop() refills: no DescriptorChain (nor its arrays) per message.
+  let reuse: DescriptorChainLike | undefined;
   const serveBatch = (): number => {
     let n = 0;
     while (n < p.batch) {
-      const chain = q.pop();
+      const chain = q.pop(reuse);
       if (chain === null) break;
+      reuse = chain;
       n++;
-      if (chain.readableLength !== size || chain.readable.length === 0) {
+      // (size > 0, so readableLength === size means at least one readable buffer;
+      // chain.readable would build a view per buffer)
+      if (chain.readableLength !== size) {
         throw new BenchError(
           'PROTOCOL',
           `chain with ${chain.readableLength} readable bytes, expected ${size}`,
