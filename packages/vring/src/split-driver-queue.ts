@@ -86,7 +86,11 @@ export class CheckedBuffers {
       const addr = b.addr;
       let lo: number;
       let hi: number;
-      if (
+      if (typeof addr === 'number' && addr >= 0 && addr <= 0xffffffff && Number.isInteger(addr)) {
+        // below 2^32 (the common case): no floating-point modulo (a C call in V8)
+        lo = addr;
+        hi = 0;
+      } else if (
         typeof addr === 'number' &&
         addr >= 0 &&
         addr <= Number.MAX_SAFE_INTEGER &&
