@@ -124,8 +124,51 @@ endpoints:
 `);
     const messages = issues.map((i) => `${i.field}: ${i.message}`);
     expect(messages).toContain('links[0].queueSize: must be a power of two with split rings');
-    expect(messages).toContain("a: uses link 'l1', which is not declared under links");
+    expect(messages).toContain(
+      "endpoints[0].link: a uses link 'l1', which is not declared under links (declared: l0)",
+    );
     expect(messages.some((m) => m.startsWith('links.l0: has 2 backends (b, c)'))).toBe(true);
+    // each points at its own line: the wrong link name, and the link with two back-ends
+    expect(issues.find((i) => i.field === 'endpoints[0].link')).toMatchObject({ line: 6, column: 11 });
+    expect(issues.find((i) => i.field === 'links.l0')).toMatchObject({ line: 2, column: 11 });
+  });
+
+  it('a mistake in a link is reported once, not again at every endpoint that uses the link', () => {
+    const issues = issuesOf(`version: 1
+links:
+  - name: l0
+    mode: evnt
+endpoints:
+  - name: a
+    link: l0
+    role: backend
+containers:
+  - name: c1
+    endpoint: { link: l0, role: frontend }
+`);
+    expect(issues.map((i) => `${i.line}:${i.column}: ${i.field}: ${i.message}`)).toEqual([
+      '4:11: links[0].mode: must be one of: poll, event (got "evnt")',
+    ]);
+  });
+
+  it('a DPDK endpoint that wants hugepages without a hugepages section is pointed at', () => {
+    const issues = issuesOf(`links:
+  - name: l0
+endpoints:
+  - name: pmd
+    kind: dpdk
+    link: l0
+    role: frontend
+    useHugepages: true
+`);
+    expect(issues).toEqual([
+      expect.objectContaining({
+        field: 'endpoints[0].useHugepages',
+        message: 'needs a hugepages section',
+        line: 8,
+        column: 19,
+      }),
+    ]);
   });
 
   it('rejects socket paths longer than sun_path and relative container paths', () => {

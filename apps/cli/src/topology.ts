@@ -300,6 +300,9 @@ export function parseTopology(text: string, file = '<topology>'): Topology {
   }
 
   const links: Link[] = [];
+  // Every link name declared, also of links with other mistakes (those are reported already;
+  // an endpoint that uses one must not add "not declared" to the list), and where it is.
+  const declared = new Map<string, Node>();
   r.list(root, 'links', 'links').forEach((item, i) => {
     const f = `links[${i}]`;
     const m = r.map(item, f, root);
@@ -325,8 +328,9 @@ export function parseTopology(text: string, file = '<topology>'): Topology {
         `${f}.socket`,
         `'${path}' is longer than a Unix socket path may be (107 bytes)`,
       );
-    if (lname && links.some((l) => l.name === lname))
+    if (lname && declared.has(lname))
       r.report(r.node(m, 'name'), `${f}.name`, `duplicate link name '${lname}'`);
+    if (lname && !declared.has(lname)) declared.set(lname, r.node(m, 'name') ?? m);
     if (lname && queues && ring && mode && queueSize)
       links.push({ name: lname, socket: path, queues, ring, mode, queueSize });
   });
@@ -335,6 +339,8 @@ export function parseTopology(text: string, file = '<topology>'): Topology {
 
   const names = new Set<string>();
   const endpoints: HostEndpoint[] = [];
+  /** Where each parsed endpoint is, for the cross-reference checks below. */
+  const where = new Map<Endpoint, { node: YAMLMap; field: string }>();
   r.list(root, 'endpoints', 'endpoints').forEach((item, i) => {
     const f = `endpoints[${i}]`;
     const m = r.map(item, f, root);
@@ -347,7 +353,10 @@ export function parseTopology(text: string, file = '<topology>'): Topology {
     const ep = readEndpoint(r, item, f, root, false, ['name']);
     if (ename && names.has(ename)) r.report(r.node(m, 'name'), `${f}.name`, `duplicate name '${ename}'`);
     if (ename) names.add(ename);
-    if (ename && ep) endpoints.push({ name: ename, endpoint: ep });
+    if (ename && ep) {
+      endpoints.push({ name: ename, endpoint: ep });
+      where.set(ep, { node: m, field: f });
+    }
   });
 
   const containers: ContainerSpec[] = [];
@@ -388,23 +397,31 @@ export function parseTopology(text: string, file = '<topology>'): Topology {
     const ep = epNode === undefined ? undefined : readEndpoint(r, epNode, `${f}.endpoint`, m, true);
     if (cname && names.has(cname)) r.report(r.node(m, 'name'), `${f}.name`, `duplicate name '${cname}'`);
     if (cname) names.add(cname);
-    if (cname && ep && ep.kind === 'vipc')
+    if (cname && ep && ep.kind === 'vipc') {
       containers.push({ name: cname, rootfs, mounts, memoryLimitMb, endpoint: ep });
+      if (isMap(epNode)) where.set(ep, { node: epNode, field: `${f}.endpoint` });
+    }
   });
 
   // Cross-references: every endpoint names a link; each link has one front-end and one back-end.
   const ends = new Map<string, { role: Role; owner: string }[]>();
   const all = [
-    ...endpoints.map((e, i) => ({ owner: e.name, ep: e.endpoint, field: `endpoints[${i}].endpoint` })),
-    ...containers.map((c, i) => ({
-      owner: c.name,
-      ep: c.endpoint as Endpoint,
-      field: `containers[${i}].endpoint`,
-    })),
+    ...endpoints.map((e) => ({ owner: e.name, ep: e.endpoint })),
+    ...containers.map((c) => ({ owner: c.name, ep: c.endpoint as Endpoint })),
   ];
   for (const { owner, ep } of all) {
     if (!links.some((l) => l.name === ep.link)) {
-      r.report(null, owner, `uses link '${ep.link}', which is not declared under links`, root);
+      if (declared.has(ep.link)) continue; // declared with a mistake, reported above
+      const at = where.get(ep)!;
+      const names = [...declared.keys()];
+      r.report(
+        r.node(at.node, 'link') ?? null,
+        `${at.field}.link`,
+        `${owner} uses link '${ep.link}', which is not declared under links${
+          names.length > 0 ? ` (declared: ${names.join(', ')})` : ''
+        }`,
+        at.node,
+      );
       continue;
     }
     const list = ends.get(ep.link) ?? [];
@@ -417,7 +434,7 @@ export function parseTopology(text: string, file = '<topology>'): Topology {
       const n = list.filter((e) => e.role === role).length;
       if (n > 1)
         r.report(
-          null,
+          declared.get(l.name) ?? null,
           `links.${l.name}`,
           `has ${n} ${role}s (${list
             .filter((e) => e.role === role)
@@ -429,8 +446,15 @@ export function parseTopology(text: string, file = '<topology>'): Topology {
   }
   if (hugepages === undefined) {
     for (const e of endpoints) {
-      if (e.endpoint.kind === 'dpdk' && e.endpoint.useHugepages)
-        r.report(null, e.name, 'useHugepages needs a hugepages section', root);
+      if (e.endpoint.kind === 'dpdk' && e.endpoint.useHugepages) {
+        const at = where.get(e.endpoint);
+        r.report(
+          at ? r.node(at.node, 'useHugepages') : null,
+          at ? `${at.field}.useHugepages` : e.name,
+          'needs a hugepages section',
+          root,
+        );
+      }
     }
   }
 
