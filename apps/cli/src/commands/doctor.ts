@@ -130,20 +130,27 @@ function hugepageFindings(): Finding[] {
     const total = Number(read(join(base, dir, 'nr_hugepages')) ?? 0);
     const free = Number(read(join(base, dir, 'free_hugepages')) ?? 0);
     const size = dir.replace('hugepages-', '');
+    const kb = Number(/^(\d+)kB$/.exec(size)?.[1] ?? 0);
+    const label = kb >= 1 << 20 ? `${kb / (1 << 20)} GiB` : kb >= 1024 ? `${kb / 1024} MiB` : size;
+    // About 1 GiB worth: 512 pages of 2 MiB, 1 page of 1 GiB (not 512 GiB).
+    const pages = kb > 0 ? Math.max(1, Math.floor((1 << 20) / kb)) : 1;
+    const cliSize = kb === 2048 ? '2M' : kb === 1 << 20 ? '1G' : undefined;
     findings.push(
       total > 0
         ? {
             id: `hugepages-${size}`,
             area: 'hugepages',
             status: 'ok',
-            message: `${size} pages: ${total} reserved, ${free} free`,
+            message: `${label} pages: ${total} reserved, ${free} free`,
           }
         : {
             id: `hugepages-${size}`,
             area: 'hugepages',
             status: 'warn',
-            message: `${size} pages: none reserved (optional: vipc and DPDK work without hugepages)`,
-            fix: `echo 512 > ${base}/${dir}/nr_hugepages   (as root)`,
+            message: `${label} pages: none reserved (optional: vipc and DPDK work without hugepages)`,
+            fix: cliSize
+              ? `vipc dpdk hugepages --reserve ${pages}${cliSize === '2M' ? '' : ' --size 1G'}   (as root)`
+              : `echo ${pages} > ${base}/${dir}/nr_hugepages   (as root)`,
           },
     );
   }
