@@ -37,7 +37,7 @@ describe('vipc', () => {
     });
     expect(vipc('doctor', '--bogus')).toMatchObject({
       code: 2,
-      stderr: expect.stringMatching(/Unknown option '--bogus'/),
+      stderr: expect.stringMatching(/unknown option '--bogus'\nUsage: /),
     });
     expect(vipc('validate')).toMatchObject({ code: 2, stderr: expect.stringMatching(/missing argument/) });
     expect(vipc()).toMatchObject({ code: 2 });

@@ -128,7 +128,8 @@ const EMPTY = new Uint8Array(0);
 function linkError(err: unknown, what: string): CliError {
   const e = err as Error & { code?: string };
   if (e instanceof CliError) return e;
-  return new CliError('FAILED', `${what}: ${e.message}${e.code ? ` (${e.code})` : ''}`);
+  const code = e.code && !e.message.includes(e.code) ? ` (${e.code})` : '';
+  return new CliError('FAILED', `${what}: ${e.message}${code}`);
 }
 
 /** Resolves when `cond()` holds; rejects after timeoutMs, on abort, or when `gone()` says the peer left. */

@@ -106,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: rest, options: optionsOf(spec), allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`vipc ${spec.name}: ${(err as Error).message}\nUsage: ${spec.usage}\n`);
+    process.stderr.write(`vipc ${spec.name}: ${parseArgsMessage(err as Error)}\nUsage: ${spec.usage}\n`);
     return EXIT_USAGE;
   }
   const allowed = spec.positionals ?? { min: 0, max: 0 };
@@ -119,6 +119,13 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   return runModule(spec, parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
+}
+
+/** node:util parseArgs' messages, shorter (its advice about '--' only fits some cases). */
+function parseArgsMessage(err: Error & { code?: string }): string {
+  const m = /^Unknown option '([^']+)'/.exec(err.message);
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && m) return `unknown option '${m[1]}'`;
+  return err.message;
 }
 
 async function runModule(
@@ -146,6 +153,7 @@ async function runModule(
     if (err instanceof CliError) {
       process.stderr.write(`vipc ${spec.name}: ${err.message}\n`);
       if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+      else if (err.code === 'USAGE') process.stderr.write(`Usage: ${spec.usage}\n`);
       if (out.json)
         out.document({ ok: false, error: { code: err.code, message: err.message, hint: err.hint } });
       return err.exitCode;
