@@ -21,6 +21,16 @@ describe('every command', () => {
     },
   );
 
+  it('help names option values as the usage line does (PATH, N, split|packed), not VALUE', () => {
+    const send = vipc(['send', '--help']).stdout;
+    expect(send).toMatch(/^ {2}--socket PATH {2,}vhost-user socket path/m);
+    expect(send).toMatch(/^ {2}--count N {2,}/m);
+    expect(send).toMatch(/^ {2}--ring split\|packed {2,}/m);
+    expect(send).toMatch(/^ {2}--timeout SECONDS {2,}/m);
+    expect(send).not.toContain('VALUE');
+    expect(vipc(['lxc', 'create', '--help']).stdout).toMatch(/^ {2}--mount SRC:DST\[:ro\] {2,}/m);
+  });
+
   it('vipc bench --help is the bench app help', () => {
     const r = vipc(['bench', '--help']);
     expect(r.code).toBe(0);

@@ -34,7 +34,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'demo',
     summary: 'a host back-end and a front-end in an LXC container exchange messages over vhost-user',
     usage:
-      'vipc demo [--messages N] [--size BYTES] [--mode poll|event] [--ring split|packed] [--process] [--json]',
+      'vipc demo [--messages N] [--size BYTES] [--mode poll|event] [--ring split|packed] [--process | --container] [--json]',
     help: {
       messages: 'messages the front-end sends and expects echoed (default 20000)',
       size: 'bytes per message, from 8 to what the link carries (32756 with the default buffers; default 64)',

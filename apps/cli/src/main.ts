@@ -40,6 +40,30 @@ function optionsOf(spec: CommandSpec): CommandSpec['options'] {
   return { json: { type: 'boolean' }, ...spec.options };
 }
 
+/** What an option's value is called in the usage line (`--socket PATH`, `--ring split|packed`), else VALUE. */
+function metavar(usage: string, name: string): string {
+  let v = new RegExp(`--${name}[ =](\\S+)`).exec(usage)?.[1];
+  if (v !== undefined) {
+    // `[--mount SRC:DST[:ro]]...` -> SRC:DST[:ro]: drop the brackets that close the usage's own groups
+    v = v.replace(/\.\.\.$/, '');
+    const count = (c: string) => v!.split(c).length - 1;
+    while (v.endsWith(']') && count(']') > count('[')) v = v.slice(0, -1);
+    while (v.endsWith(')') && count(')') > count('(')) v = v.slice(0, -1);
+    if (/^[A-Z]/.test(v) || v.includes('|')) return v;
+  }
+  return COMMON_METAVARS[name] ?? 'VALUE';
+}
+
+/** Options that many commands share, and that their usage lines leave out. */
+const COMMON_METAVARS: Record<string, string> = {
+  mode: 'poll|event',
+  ring: 'split|packed',
+  queues: 'N',
+  'queue-size': 'N',
+  timeout: 'SECONDS',
+  'state-dir': 'DIR',
+};
+
 export function commandHelp(spec: CommandSpec): string {
   const lines = [`vipc ${spec.name}: ${spec.summary}`, '', `Usage: ${spec.usage}`, '', 'Options:'];
   const options = optionsOf(spec);
@@ -47,7 +71,7 @@ export function commandHelp(spec: CommandSpec): string {
   const label = (n: string) => {
     const o = options[n]!;
     const short = o.short ? `-${o.short}, ` : '';
-    return `${short}--${n}${o.type === 'string' ? ' VALUE' : ''}`;
+    return `${short}--${n}${o.type === 'string' ? ` ${metavar(spec.usage, n)}` : ''}`;
   };
   const width = Math.max(10, ...names.map((n) => label(n).length));
   for (const n of names)
