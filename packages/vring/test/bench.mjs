@@ -157,7 +157,7 @@ async function throughputPoll(kind, size, msg) {
       added++;
     }
     if (added) q.publish();
-    while (q.popUsed() !== null) done++;
+    while (q.popUsedHead() >= 0) done++;
   }
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
   await finish(d);
@@ -184,7 +184,7 @@ async function roundTrip(kind, msg, samples = 20000) {
     bytes.set(payload, off);
     q.add(bufs);
     q.publish();
-    while (q.popUsed() === null) {}
+    while (q.popUsedHead() < 0) {}
     if (i >= 0) times[i] = Number(process.hrtime.bigint() - t) / 1000;
   }
   await finish(d);
@@ -208,7 +208,7 @@ async function throughputEvent(kind, size, msg) {
     const run = () => {
       for (;;) {
         q.disableCallbacks();
-        while (q.popUsed() !== null) done++;
+        while (q.popUsedHead() >= 0) done++;
         if (Date.now() > end && q.inFlight() === 0) return resolve();
         let added = 0;
         while (added < 32 && q.freeCount() > 0 && Date.now() <= end) {
