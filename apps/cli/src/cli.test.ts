@@ -64,7 +64,13 @@ describe('vipc', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${file}:4:11: links[0].ring: must be one of: split, packed`);
     const j = vipc('validate', file, '--json');
-    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, error: { code: 'TOPOLOGY_INVALID' } });
+    expect(JSON.parse(j.stdout)).toMatchObject({
+      ok: false,
+      error: {
+        code: 'TOPOLOGY_INVALID',
+        issues: [{ file, line: 4, column: 11, field: 'links[0].ring' }],
+      },
+    });
   });
 
   it('a missing topology file is a clear failure', () => {

@@ -179,7 +179,17 @@ async function runModule(
       if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
       else if (err.code === 'USAGE') process.stderr.write(`Usage: ${spec.usage}\n`);
       if (out.json)
-        out.document({ ok: false, error: { code: err.code, message: err.message, hint: err.hint } });
+        out.document({
+          ok: false,
+          error: {
+            code: err.code,
+            message: err.message,
+            hint: err.hint,
+            // a topology's problems one by one (file, line, column, field, message), for tools
+            // (TopologyError; not imported here, which would load the YAML parser for every command)
+            ...('issues' in err && Array.isArray(err.issues) ? { issues: err.issues } : {}),
+          },
+        });
       return err.exitCode;
     }
     const e = err as Error & { code?: string };
