@@ -91,7 +91,8 @@ const U64_STATUS_REPLY = new Set<number>([
  * Events: 'connect' (Connection), 'disconnect' (reason), 'connection-error'
  * (VhostUserError: the reason a connection was closed), 'queue-start' and
  * 'queue-stop' (BackendQueue), 'queue-error' (BackendQueue, Error),
- * 'status' (device status), 'memory' (region count after each change).
+ * 'status' (device status), 'memory' (region count after each change),
+ * 'memory-table' ({ regions, remapped }: every SET_MEM_TABLE, also an identical one).
  */
 export class VhostUserBackend extends EventEmitter {
   readonly device: VirtioDevice;
@@ -539,6 +540,7 @@ export class VhostUserBackend extends EventEmitter {
   #setMemTable(regions: MemoryRegionDescription[], fds: Fd[]): void {
     const changed = this.memoryMap.setTable(regions, fds);
     if (changed) this.#memoryChanged();
+    this.emit('memory-table', { regions: regions.length, remapped: changed });
   }
 
   #memoryChanged(): void {

@@ -35,9 +35,10 @@ export class BackendQueue {
   /** SET_VRING_ENABLE (or SET_FEATURES without PROTOCOL_FEATURES). */
   enabled = false;
   /**
-   * Enabled at least once since the ring was set up. A ring disabled after
-   * that processes without side effects (discards transmit buffers); one that
-   * was never enabled yet (kicks that arrive between SET_VRING_KICK and
+   * Enabled at least once since the ring was set up. A device may process a
+   * ring disabled after that without side effects (the net device discards
+   * transmit buffers only with `disabledTx: 'discard'`); one that was never
+   * enabled yet (kicks that arrive between SET_VRING_KICK and
    * SET_VRING_ENABLE, e.g. after a reconnect) keeps its buffers for later.
    */
   everEnabled = false;

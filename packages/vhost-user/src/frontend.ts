@@ -549,6 +549,23 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
     );
   }
 
+  /**
+   * SET_VRING_ENABLE for one ring (PROTOCOL_FEATURES negotiated): DPDK's
+   * virtio-user pauses its rings this way around a repeated SET_MEM_TABLE.
+   */
+  async setQueueEnabled(index: number, enabled: boolean): Promise<void> {
+    if (!Number.isInteger(index) || index < 0 || index >= this.queues.length) {
+      throw new VhostUserError(
+        `queue ${index} does not exist (${this.queues.length} queues)`,
+        'INVALID_ARGUMENT',
+      );
+    }
+    if (!hasBit(this.#features, VHOST_USER_F_PROTOCOL_FEATURES)) {
+      throw new VhostUserError('SET_VRING_ENABLE needs VHOST_USER_F_PROTOCOL_FEATURES', 'INVALID_STATE');
+    }
+    await this.#set(R.SET_VRING_ENABLE, 'vringState', { index, num: enabled ? 1 : 0 });
+  }
+
   /** Orderly shutdown: disable and stop every ring (GET_VRING_BASE), then close. Returns the bases. */
   async stop(): Promise<number[]> {
     const bases: number[] = [];

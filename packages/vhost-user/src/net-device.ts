@@ -31,6 +31,16 @@ export interface NetDeviceOptions {
    * it to keep it. Without a handler, frames are only counted.
    */
   onFrame?: (frame: Uint8Array, queuePair: number) => void;
+  /**
+   * What a transmit queue that was enabled and is then disabled does with the
+   * frames the driver makes available meanwhile. 'hold' (default) leaves them
+   * in the ring until the queue is enabled again, as DPDK's vhost library and
+   * rust-vmm do: DPDK virtio-user disables its rings around every repeated
+   * SET_MEM_TABLE while its sender keeps going, and expects nothing lost.
+   * 'discard' is the spec's literal "process and discard any TX packets"
+   * (counted in `stats.discarded`).
+   */
+  disabledTx?: 'hold' | 'discard';
 }
 
 export interface NetStats {
@@ -40,7 +50,7 @@ export interface NetStats {
   /** Frames placed in the driver's receive queues. */
   sent: number;
   sentBytes: number;
-  /** Transmitted frames discarded because their queue was disabled (the spec's "without side effects"). */
+  /** Transmitted frames discarded because their queue was disabled (only with `disabledTx: 'discard'`). */
   discarded: number;
   /** Receive buffers handed back empty (after a memory remap while a frame was being placed). */
   returnedEmpty: number;
@@ -74,9 +84,18 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   #wantWritable: boolean[];
   #paused: boolean[];
   #hdr = new Uint8Array(VIRTIO_NET_HDR_SIZE);
+  readonly #holdDisabled: boolean;
 
   constructor(options: NetDeviceOptions = {}) {
     super();
+    if (
+      options.disabledTx !== undefined &&
+      options.disabledTx !== 'hold' &&
+      options.disabledTx !== 'discard'
+    ) {
+      throw new VhostUserError("disabledTx must be 'hold' or 'discard'", 'INVALID_ARGUMENT');
+    }
+    this.#holdDisabled = options.disabledTx !== 'discard';
     const pairs = options.queuePairs ?? 1;
     if (!Number.isInteger(pairs) || pairs < 1 || pairs > 128) {
       throw new VhostUserError('queuePairs must be an integer from 1 to 128', 'INVALID_ARGUMENT');
@@ -141,8 +160,9 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
       return undefined;
     }
     if (this.#paused[pair]) return false;
-    // never enabled yet: leave the buffers for when it is (SET_VRING_ENABLE wakes the queue)
-    if (!queue.enabled && !queue.everEnabled) return false;
+    // never enabled yet, or paused by the driver (disabledTx 'hold'): leave the
+    // buffers for when it is enabled (SET_VRING_ENABLE wakes the queue)
+    if (!queue.enabled && (!queue.everEnabled || this.#holdDisabled)) return false;
     this.#drainTx(queue, pair);
     return this.#paused[pair] ? false : undefined;
   }
@@ -174,7 +194,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
       spare = chain;
       n++;
       if (!q.enabled) {
-        // started but disabled: process and discard (vhost-user "Ring states")
+        // started but disabled, disabledTx 'discard': process and discard (vhost-user "Ring states")
         this.stats.discarded++;
         q.addUsed(chain.head, 0);
         continue;

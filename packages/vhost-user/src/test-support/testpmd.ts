@@ -27,6 +27,19 @@ export interface TestpmdOptions {
   mainLcore?: number;
   txpkts?: number;
   extraApp?: string[];
+  /**
+   * Guest memory: 'no-huge' (default: `--no-huge -m 256`, a memfd) or DPDK's
+   * dynamic memory mode in a hugetlbfs mount (`--huge-dir DIR
+   * --single-file-segments`, no -m: the heap grows on demand, and virtio-user
+   * re-sends SET_MEM_TABLE each time).
+   */
+  hugeDir?: string;
+  /** Interactive prompt (`-i`) driven through stdin with command(); forwarding starts with `start`. */
+  interactive?: boolean;
+  /** Total mbufs (default 16384). */
+  mbufs?: number;
+  /** EAL lcore list (default `0-1`). */
+  lcores?: string;
 }
 
 export class Testpmd {
@@ -38,30 +51,37 @@ export class Testpmd {
 
   constructor(options: TestpmdOptions) {
     this.prefix = options.prefix;
+    const memory =
+      options.hugeDir !== undefined
+        ? ['--huge-dir', options.hugeDir, '--single-file-segments']
+        : ['--no-huge', '-m', '256'];
     const args = [
       '-l',
-      '0-1',
+      options.lcores ?? '0-1',
       '--main-lcore',
       String(options.mainLcore ?? 0),
       '-n',
       '1',
       `--file-prefix=${options.prefix}`,
       '--no-pci',
-      '--no-huge',
-      '-m',
-      '256',
+      ...memory,
       '--vdev',
       options.vdev,
       '--',
+      ...(options.interactive ? ['-i'] : []),
       '--nb-cores=1',
       `--forward-mode=${options.forwardMode}`,
-      '--total-num-mbufs=16384',
-      '--stats-period',
-      '1',
+      `--total-num-mbufs=${options.mbufs ?? 16384}`,
+      ...(options.interactive ? [] : ['--stats-period', '1']),
       ...(options.txpkts !== undefined ? [`--txpkts=${options.txpkts}`] : []),
       ...(options.extraApp ?? []),
     ];
-    this.proc = spawn(TESTPMD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Interactive: stdout is a pipe, so testpmd's printf output would sit in stdio's buffer
+    // while the prompt (written directly) arrives; coreutils' stdbuf (it execs testpmd,
+    // same pid) makes it line-buffered so each command's output precedes the next prompt.
+    this.proc = options.interactive
+      ? spawn('stdbuf', ['-oL', TESTPMD, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(TESTPMD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const onData = (d: Buffer): void => {
       this.output += d.toString();
       // keep memory bounded: the periodic stats repeat forever
@@ -80,6 +100,28 @@ export class Testpmd {
       this.proc.on('exit', (code) => resolve(code));
       this.proc.on('error', () => resolve(-1));
     });
+  }
+
+  /**
+   * Interactive mode: types `line` at the prompt and resolves with what
+   * testpmd printed until its next prompt.
+   */
+  async command(line: string, timeoutMs = 60_000): Promise<string> {
+    if (this.proc.stdin === null) throw new Error('testpmd was not started interactive');
+    const from = this.output.length;
+    this.proc.stdin.write(`${line}\n`);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.output.indexOf('testpmd> ', from);
+      if (i >= 0) return this.output.slice(from, i);
+      if (this.exited) throw new Error(`testpmd exited during "${line}":\n${this.output.slice(-3000)}`);
+      if (Date.now() > deadline) {
+        throw new Error(
+          `testpmd: no prompt after "${line}" within ${timeoutMs} ms:\n${this.output.slice(-3000)}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   get exited(): boolean {
@@ -113,10 +155,17 @@ export class Testpmd {
     });
   }
 
-  /** SIGINT, then SIGKILL after `graceMs`; resolves with the full output. Removes the runtime dir. */
+  /**
+   * `quit` at the prompt (interactive) or SIGINT, then SIGKILL after `graceMs`;
+   * resolves with the full output. Removes the runtime dir.
+   */
   async stop(graceMs = 20_000): Promise<string> {
     if (!this.exited) {
-      this.proc.kill('SIGINT');
+      const stdin = this.proc.stdin;
+      if (stdin?.writable) {
+        stdin.on('error', () => {});
+        stdin.end('quit\n');
+      } else this.proc.kill('SIGINT');
       const killer = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
       await this.#exit;
       clearTimeout(killer);

@@ -1,0 +1,180 @@
+/**
+ * Interop: the real DPDK 22.11 testpmd re-sends SET_MEM_TABLE while its
+ * virtio-user port is up and sending, and our back-end loses nothing.
+ *
+ * DPDK's dynamic memory mode (hugepages, no -m/--socket-mem, no --no-huge)
+ * allocates pages as its heap needs them; virtio-user registers for those
+ * memory events and, on each, disables its rings (SET_VRING_ENABLE 0), sends
+ * the new table and enables them again, while the forwarding lcore keeps
+ * filling the ring. To grow the heap after link-up, the test attaches a
+ * second virtio-user port (8 queue pairs of 4096 entries: several MB of ring
+ * memzones) at the interactive prompt, served by a second back-end.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hugepagePools, mountHugetlbfs, setHugepageCount, unmountHugetlbfs } from '@vipc/dpdk';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { VhostUserBackend } from './backend.js';
+import { anyPeer, type VhostUserListener } from './connection.js';
+import type { BackendQueue, VirtioDevice } from './device.js';
+import { VirtioNetDevice } from './net-device.js';
+import { accumulatedTotals, Testpmd, testpmdAvailable } from './test-support/testpmd.js';
+
+const PAGES = 192; // 384 MiB of 2 MiB pages: testpmd with 16384 mbufs uses well under half
+
+function rootAvailable(): boolean {
+  if (process.getuid?.() === 0) return true;
+  const why = 'the SET_MEM_TABLE remap test reserves 2 MiB hugepages and mounts a hugetlbfs: it needs root';
+  if (process.env.CI === 'true') throw new Error(`${why} (CI must not skip interop tests)`);
+  console.warn(`skipping: ${why}`);
+  return false;
+}
+
+const available = testpmdAvailable() && rootAvailable();
+
+let dir: string;
+const cleanups: (() => void | Promise<void>)[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), `vipc-vhu-remap-${process.pid}-`));
+});
+afterEach(async () => {
+  const errors: unknown[] = [];
+  for (const c of cleanups.splice(0).reverse()) {
+    try {
+      await c();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  if (errors.length > 0) throw errors[0];
+});
+
+function until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      if (cond()) resolve();
+      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(tick, 20);
+    };
+    tick();
+  });
+}
+
+function pool2M(): number {
+  const p = hugepagePools().find((x) => x.sizeKb === 2048);
+  if (!p) throw new Error('no 2 MiB hugepage pool in sysfs');
+  return p.total;
+}
+
+/** Reserves `pages` more 2 MiB pages and mounts a private hugetlbfs capped at them; undone by cleanups. */
+function privateHugetlbfs(pages: number): string {
+  const { previous, current } = setHugepageCount(pool2M() + pages);
+  const reserved = Math.max(0, current - previous);
+  cleanups.push(() => {
+    // give back exactly what this test added (others may have changed the pool meanwhile)
+    if (reserved > 0) setHugepageCount(Math.max(0, pool2M() - reserved));
+  });
+  if (reserved < pages / 2) throw new Error(`could reserve only ${reserved} of ${pages} hugepages`);
+  const huge = join(dir, 'huge');
+  mountHugetlbfs(huge, { pageSize: '2M', size: `${2 * reserved}M` });
+  cleanups.push(() => {
+    for (const f of readdirSync(huge)) rmSync(join(huge, f), { force: true });
+    unmountHugetlbfs(huge, { removeDir: true });
+  });
+  return huge;
+}
+
+describe.runIf(available)('DPDK testpmd dynamic memory: repeated SET_MEM_TABLE after link-up', () => {
+  for (const packed of [false, true]) {
+    it(`testpmd's heap grows mid-stream: SET_MEM_TABLE with rings disabled around it, no frame lost (${packed ? 'packed' : 'split'} ring)`, async () => {
+      const huge = privateHugetlbfs(PAGES);
+      const errors: string[] = [];
+      const device = new VirtioNetDevice({ onFrame: () => {} });
+      const backend = new VhostUserBackend({ device, log: (l) => errors.push(l) });
+      const listener: VhostUserListener = backend.listen(join(dir, 'a.sock'), { policy: anyPeer });
+      cleanups.push(() => {
+        backend.close();
+        listener.close();
+      });
+      // the second port's back-end (its own queues make testpmd's heap grow)
+      const device2 = new VirtioNetDevice({ queuePairs: 8 });
+      const backend2 = new VhostUserBackend({ device: device2, log: (l) => errors.push(`second: ${l}`) });
+      const listener2 = backend2.listen(join(dir, 'b.sock'), { policy: anyPeer });
+      cleanups.push(() => {
+        backend2.close();
+        listener2.close();
+      });
+
+      const tables: { remapped: boolean; receivedBefore: number }[] = [];
+      backend.on('memory-table', (e: { regions: number; remapped: boolean }) =>
+        tables.push({ remapped: e.remapped, receivedBefore: device.stats.received }),
+      );
+      // SET_VRING_ENABLE transitions of the queue testpmd transmits on (device queue 1)
+      const txEnable: { enabled: boolean; received: number }[] = [];
+      // (VirtioNetDevice has no queueChanged hook of its own: the back-end calls it when set)
+      (device as VirtioDevice).queueChanged = (q: BackendQueue): void => {
+        if (q.index === 1 && txEnable.at(-1)?.enabled !== q.enabled) {
+          txEnable.push({ enabled: q.enabled, received: device.stats.received });
+        }
+      };
+
+      const prefix = `vhurm${process.pid}${packed ? 'p' : 's'}`;
+      const testpmd = new Testpmd({
+        prefix,
+        vdev: `net_virtio_user0,path=${join(dir, 'a.sock')},queues=1${packed ? ',packed_vq=1' : ''}`,
+        forwardMode: 'txonly',
+        txpkts: 64,
+        hugeDir: huge,
+        interactive: true,
+      });
+      cleanups.push(async () => {
+        await testpmd.stop(5000);
+      });
+      await testpmd.command('show port summary all', 90_000);
+      const tablesAtInit = tables.length;
+      expect(tablesAtInit).toBeGreaterThanOrEqual(1);
+      expect(backend.queues[1]!.started).toBe(true);
+
+      await testpmd.command('start');
+      await until(() => device.stats.received >= 20_000, 'traffic before the remap', 90_000);
+      const beforeAttach = tables.length;
+      const attach = await testpmd.command(
+        `port attach net_virtio_user1,path=${join(dir, 'b.sock')},queues=8,queue_size=4096${packed ? ',packed_vq=1' : ''}`,
+        90_000,
+      );
+      expect(attach).toMatch(/Port 1 is attached/);
+      // DPDK's heap grew: at least one new table (a real remap: the segment file grew) after traffic flowed
+      const remaps = (): typeof tables => tables.slice(beforeAttach).filter((t) => t.remapped);
+      await until(() => remaps().length > 0, 'a SET_MEM_TABLE after the attach', 30_000).catch(() => {});
+      expect(
+        remaps().length,
+        `SET_MEM_TABLEs after the attach: ${JSON.stringify(tables)}`,
+      ).toBeGreaterThanOrEqual(1);
+      expect(remaps()[0]!.receivedBefore).toBeGreaterThanOrEqual(20_000);
+      const atRemap = device.stats.received;
+      await until(() => device.stats.received >= atRemap + 20_000, 'traffic after the remap', 90_000);
+
+      // the rings were disabled around the table and enabled again, with traffic on both sides
+      const pause = txEnable.findIndex((t, i) => i > 0 && !t.enabled && t.received >= 20_000);
+      expect(pause, JSON.stringify(txEnable)).toBeGreaterThan(0);
+      expect(txEnable[pause + 1]?.enabled, JSON.stringify(txEnable)).toBe(true);
+
+      // stop forwarding first (packets left in the ring at exit are never counted), then read the totals
+      const stopped = await testpmd.command('stop');
+      const totals = accumulatedTotals(stopped);
+      await until(() => device.stats.received >= totals.tx, `all ${totals.tx} frames`, 30_000);
+      await testpmd.stop();
+      await until(() => !backend.connected, 'the front-end to disconnect', 30_000);
+
+      expect(totals.tx).toBeGreaterThanOrEqual(atRemap + 20_000);
+      expect(device.stats.received).toBe(totals.tx);
+      expect(device.stats.discarded).toBe(0);
+      expect(device.stats.receivedBytes).toBe(64 * totals.tx);
+      expect(errors).toEqual([]);
+    });
+  }
+});
