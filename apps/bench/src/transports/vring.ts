@@ -487,7 +487,10 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
       let idleSince = 0;
       while (!closed) {
         if (serveBatch() > 0) {
+          // idle time counts from the last chain served: without this reset, every
+          // 256 empty polls after the first idle millisecond went back to the event loop
           idle = 0;
+          idleSince = 0;
           if (yieldNow) {
             yieldNow = false;
             setImmediate(pollLoop);
