@@ -1,11 +1,11 @@
 // vipc send / vipc recv: between two vipc processes, and against the real DPDK testpmd.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestpmdController } from '@vipc/dpdk';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder } from './frames.js';
-import { peerTest, TESTPMD, vipc, vipcSpawn, waitFor } from './test-helpers.js';
+import { listening, peerTest, TESTPMD, vipc, vipcSpawn, waitFor } from './test-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), `vipc-sr-${process.pid}-`));
 let n = 0;
@@ -28,7 +28,7 @@ describe('vipc send -> vipc recv', () => {
   it('stdin lines become messages, and received messages become stdout lines', async () => {
     const s = sock();
     const r = recv(['--socket', s, '--listen', '--count', '3']);
-    await waitFor('the socket', () => existsSync(s));
+    await listening(r, s);
     const snd = vipc(['send', '--socket', s, '--json'], {
       input: 'hello\nvhost-user world\r\nlast line without newline',
     });
@@ -47,7 +47,7 @@ describe('vipc send -> vipc recv', () => {
     ];
     const r = recv(['--socket', s, '--listen', '--count', '3', '--binary']);
     r.child.stdout!.setEncoding('latin1');
-    await waitFor('the socket', () => existsSync(s));
+    await listening(r, s);
     const snd = vipc(['send', '--socket', s, '--binary', '--json'], {
       input: Buffer.concat(frames.map((f) => encodeFrame(f))),
     });
@@ -74,7 +74,7 @@ describe('vipc send -> vipc recv', () => {
       '--json',
     ]);
     running.push(snd);
-    await waitFor('the socket', () => existsSync(s));
+    await listening(snd, s);
     const r = vipc(['recv', '--socket', s, '--role', 'frontend', '--count', '2000', '--json'], {
       timeout: 60_000,
     });
@@ -89,7 +89,7 @@ describe('vipc send -> vipc recv', () => {
     const N = 30_000;
     const r = recv(['--socket', s, '--listen']);
     r.child.stdout!.pause(); // our pipe fills, then recv's inbox, then the ring
-    await waitFor('the socket', () => existsSync(s));
+    await listening(r, s);
     const lines = Array.from({ length: N }, (_, i) => `line ${i} ${'x'.repeat(i % 50)}`);
     const snd = vipcSpawn(['send', '--socket', s, '--json']);
     running.push(snd);
@@ -105,7 +105,7 @@ describe('vipc send -> vipc recv', () => {
   it('recv without --count ends when the sender leaves, with what it got', async () => {
     const s = sock();
     const r = recv(['--socket', s, '--listen', '--json']);
-    await waitFor('the socket', () => existsSync(s));
+    await listening(r, s);
     expect(vipc(['send', '--socket', s, '--count', '500', '--size', '64']).code).toBe(0);
     expect(await r.exit).toBe(0);
     expect(JSON.parse(r.out.stdout)).toMatchObject({ received: 500, bytes: 500 * 64 });
@@ -127,7 +127,7 @@ describe('vipc send -> vipc recv', () => {
     ]);
     running.push(sink);
     for (let i = 1; i <= 3; i++) {
-      await waitFor('the socket', () => existsSync(s));
+      await listening(sink, s);
       expect(vipc(['send', '--socket', s, '--count', '300', '--timeout', '30']).code).toBe(0);
       await waitFor(`${300 * i} messages at the sink`, () => {
         try {
@@ -166,7 +166,7 @@ describe('interop with DPDK testpmd', () => {
     const s = sock();
     const bursts = 4;
     const r = recv(['--socket', s, '--listen', '--count', String(bursts * 32), '--json']);
-    await waitFor('the socket', () => existsSync(s));
+    await listening(r, s);
     const pmd = await TestpmdController.launch({
       eal: { ...eal, vdevs: [{ driver: 'net_virtio_user', path: s }] },
       testpmd: { nbCores: 1, totalNumMbufs: 16384, forwardMode: 'rxonly' },
@@ -206,7 +206,7 @@ describe('interop with DPDK testpmd', () => {
     const s = sock();
     const pmd = vipcSpawn(['dpdk', 'testpmd', '--vhost', s, '--json']);
     running.push(pmd);
-    await waitFor('the testpmd socket', () => existsSync(s), 90_000);
+    await listening(pmd, s, 90_000);
     const snd = vipc(['send', '--socket', s, '--count', '3000', '--json']);
     expect(JSON.parse(snd.stdout)).toMatchObject({ ok: true, sent: 3000 });
     await waitFor('testpmd to log the link', () => /link-up/.test(pmd.out.stderr) || undefined);

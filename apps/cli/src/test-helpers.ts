@@ -46,6 +46,29 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Waits until `proc` has created the socket at `path`; fails at once, with its stderr,
+ * if it exits first (instead of waiting the whole timeout for a socket that cannot come).
+ */
+export function listening(
+  proc: ReturnType<typeof vipcSpawn>,
+  path: string,
+  timeoutMs?: number,
+): Promise<true> {
+  return waitFor(
+    `the socket ${path}`,
+    () => {
+      const { exitCode, signalCode } = proc.child;
+      if (exitCode !== null || signalCode !== null)
+        throw new Error(
+          `the process exited (${exitCode ?? signalCode}) before it created ${path}:\n${proc.out.stderr}`,
+        );
+      return existsSync(path);
+    },
+    timeoutMs,
+  );
+}
+
 const CI = process.env.CI === 'true' || process.env.CI === '1';
 
 /**

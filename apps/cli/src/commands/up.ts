@@ -106,7 +106,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const journal = new Journal(store, state);
   const event = (name: string, data: Record<string, unknown>) =>
     ctx.out.log(
-      `${name}: ${Object.entries(data)
+      `vipc up: ${name}: ${Object.entries(data)
         .map(([k, v]) => `${k}=${v}`)
         .join(' ')}`,
     );
