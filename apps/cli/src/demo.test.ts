@@ -35,7 +35,7 @@ describe('vipc demo', () => {
   it('--process --json: a second process, every message echoed, one JSON document', () => {
     const before = socketDirs();
     const r = vipc(['demo', '--process', '--messages', '3000', '--size', '200', '--json'], { env });
-    expect(r.stderr).toMatch(/the front-end runs in a second process instead/);
+    expect(r.stderr).toMatch(/--process: the front-end runs in a second process\n/);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as DemoDoc;
     expect(doc).toMatchObject({

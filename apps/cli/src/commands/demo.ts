@@ -49,7 +49,8 @@ export async function run(ctx: CommandContext): Promise<number> {
   const endpoint: 'container' | 'process' = support.ok ? 'container' : 'process';
   const stale = await removeStaleDemos(demoBase());
   if (stale.length > 0) ctx.out.log(`vipc demo: removed what earlier demos left behind: ${stale.join(', ')}`);
-  if (!support.ok)
+  if (v.process === true) ctx.out.log('vipc demo: --process: the front-end runs in a second process');
+  else if (!support.ok)
     ctx.out.log(
       `vipc demo: no LXC container (${support.reason}); the front-end runs in a second process instead`,
     );
