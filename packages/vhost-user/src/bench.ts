@@ -1,0 +1,414 @@
+#!/usr/bin/env node
+/**
+ * Packet-rate benchmark, side by side in one run (`pnpm --filter
+ * @vipc/vhost-user bench`): 64-byte frames through three sender -> receiver
+ * pairs, in interleaved rounds so that the machine's load hits them alike:
+ *
+ *  - vipc -> vipc: a vipc front-end (VirtioNetDriver, child process) into a
+ *    vipc back-end (VirtioNetDevice, this process);
+ *  - testpmd -> vipc: DPDK testpmd net_virtio_user txonly into a vipc back-end;
+ *  - testpmd -> testpmd: net_virtio_user txonly into testpmd's own vhost PMD
+ *    (net_vhost, rxonly).
+ *
+ * Every peer is started once and stays connected; in its turn a pair is
+ * started (`start` at testpmd's prompt, a message to the vipc sender), warmed
+ * up, measured at the receiver (frames it took over the window: our count, or
+ * testpmd's RX-packets) and stopped, so the idle pairs
+ * neither send nor spin (event-mode back-ends sleep on their eventfds).
+ * The ratio testpmd->vipc / testpmd->testpmd is the issue's target (>= 50 %).
+ *
+ * Options: --rounds=N (5), --seconds=S measured per pair and round (3),
+ * --warmup=S (1), --mode=event|poll for the vipc back-ends (event), --no-pin.
+ */
+import { type ChildProcess, fork, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { VhostUserBackend } from './backend.js';
+import { anyPeer, type VhostUserListener } from './connection.js';
+import { VhostUserFrontend } from './frontend.js';
+import { VirtioNetDevice } from './net-device.js';
+import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
+import { TESTPMD, Testpmd } from './test-support/testpmd.js';
+
+const FRAME = 64;
+
+/**
+ * Pins every thread of a process to one CPU (util-linux taskset). Every pair
+ * then runs its receiver on CPU 0 and its sender on CPU 1, as testpmd's
+ * forwarding lcores are (an unpinned event-mode receiver sharing the sender's
+ * CPU ping-pongs with it, one wake-up per burst, and measures the scheduler).
+ */
+function pin(pid: number, cpu: number): boolean {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { encoding: 'utf8' });
+  return r.status === 0;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+// ---------------------------------------------------------------- the vipc sender (child process)
+
+type ToSender = { cmd: 'start' } | { cmd: 'stop' } | { cmd: 'quit' };
+type FromSender = { ready: true } | { stopped: number };
+
+async function runSender(path: string): Promise<void> {
+  const fe = await VhostUserFrontend.connect(path, {
+    queueCount: 2,
+    queueSize: 256,
+    features: NET_DRIVER_FEATURES,
+    policy: anyPeer,
+    timeoutMs: 30_000,
+  });
+  const driver = new VirtioNetDriver(fe, { mode: 'event' });
+  const frame = new Uint8Array(FRAME);
+  frame.fill(0xff, 0, 6);
+  frame.set([0x02, 0, 0, 0, 0, 1, 0x08, 0x00], 6);
+  const batch = Array.from({ length: 32 }, () => frame);
+  let running = false;
+  let loop: Promise<void> | undefined;
+  const send = async (): Promise<void> => {
+    let sinceYield = 0;
+    while (running) {
+      const n = driver.sendBatch(batch);
+      if (n < batch.length) {
+        // ring full: wait for the back-end to return buffers
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(t);
+            driver.off('writable', done);
+            resolve();
+          };
+          const t = setTimeout(done, 5);
+          driver.on('writable', done);
+        });
+        sinceYield = 0;
+      } else if (++sinceYield >= 8) {
+        // let the event loop serve the call eventfd (used buffers)
+        await new Promise((r) => setImmediate(r));
+        sinceYield = 0;
+      }
+    }
+  };
+  process.on('message', (m: ToSender) => {
+    if (m.cmd === 'start' && !running) {
+      running = true;
+      loop = send();
+    } else if (m.cmd === 'stop') {
+      running = false;
+      void (loop ?? Promise.resolve()).then(() =>
+        process.send!({ stopped: driver.stats.sent } as FromSender),
+      );
+    } else if (m.cmd === 'quit') {
+      running = false;
+      driver.close();
+      fe.stop().finally(() => {
+        fe.close();
+        process.exit(0);
+      });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send!({ ready: true } as FromSender);
+}
+
+// ---------------------------------------------------------------- the orchestrator
+
+interface Pair {
+  name: string;
+  /** Starts the sender (and receiver); resolves when traffic may flow. */
+  start(): Promise<void>;
+  /** Frames the receiver has taken so far (testpmd: RX-packets from `show port stats 0`). */
+  count(): number | Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** testpmd's own Rx-pps of the last `show port stats` (its TSC, "since last show"): a cross-check. */
+let lastRxPps = 0;
+
+function parseRxPackets(out: string): number {
+  const pps = out.match(/Rx-pps:\s*(\d+)/);
+  if (pps) lastRxPps = Number(pps[1]);
+  const m = out.match(/RX-packets:\s*(\d+)/);
+  if (!m) throw new Error(`no RX-packets in testpmd output:\n${out}`);
+  return Number(m[1]);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const k = s.length >> 1;
+  return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
+}
+
+const mpps = (pps: number): string => (pps / 1e6).toFixed(2);
+
+const USAGE = 'usage: bench [--rounds=N] [--seconds=S] [--warmup=S] [--mode=event|poll] [--no-pin]';
+
+function parseOptions() {
+  return parseArgs({
+    // `pnpm bench -- --rounds=1` passes the "--" through
+    args: process.argv.slice(2).filter((a) => a !== '--'),
+    options: {
+      rounds: { type: 'string', default: '5' },
+      seconds: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '1' },
+      mode: { type: 'string', default: 'event' },
+      'no-pin': { type: 'boolean', default: false },
+    },
+  });
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions();
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values } = parsed;
+  const rounds = Number(values.rounds);
+  const windowMs = Number(values.seconds) * 1000;
+  const warmupMs = Number(values.warmup) * 1000;
+  const mode = values.mode as 'event' | 'poll';
+  if (!Number.isInteger(rounds) || rounds < 1 || !(windowMs > 0) || !(warmupMs >= 0)) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  if (mode !== 'event' && mode !== 'poll') {
+    process.stderr.write('--mode must be event or poll\n');
+    return 2;
+  }
+  if (!existsSync(TESTPMD)) {
+    process.stderr.write(`${TESTPMD} is missing: install the Debian package dpdk-dev\n`);
+    return 1;
+  }
+
+  let pinned = false;
+  if (!values['no-pin'] && cpus().length >= 2) {
+    pinned = pin(process.pid, 0);
+    if (!pinned) process.stderr.write('taskset (util-linux) failed: running unpinned\n');
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), `vipc-bench-${process.pid}-`));
+  const cleanups: (() => unknown)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        process.stderr.write(`cleanup: ${(err as Error).message}\n`);
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (): void => {
+    void cleanup().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const load0 = loadavg();
+  const t0 = Date.now();
+  try {
+    const backend = (device: VirtioNetDevice, sock: string): VhostUserBackend => {
+      const b = new VhostUserBackend({
+        device,
+        mode,
+        log: (l) => process.stderr.write(`${l}\n`),
+      });
+      const listener: VhostUserListener = b.listen(sock, { policy: anyPeer });
+      cleanups.push(
+        () => listener.close(),
+        () => b.close(),
+      );
+      return b;
+    };
+
+    // The vipc receivers copy every frame out of guest memory, as testpmd's vhost PMD
+    // copies each one into an mbuf (the device itself would hand out a view).
+    const scratch = new Uint8Array(65536);
+    const receiver = (): VirtioNetDevice =>
+      new VirtioNetDevice({
+        onFrame: (f) => {
+          scratch.set(f);
+        },
+      });
+
+    // vipc -> vipc
+    const devA = receiver();
+    const sockA = join(dir, 'a.sock');
+    backend(devA, sockA);
+    const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--vipc-sender', sockA], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    cleanups.push(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send({ cmd: 'quit' } as ToSender);
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    });
+    const fromChild = (pred: (m: FromSender) => boolean): Promise<FromSender> =>
+      new Promise((resolve, reject) => {
+        const onMsg = (m: FromSender): void => {
+          if (!pred(m)) return;
+          child.off('message', onMsg);
+          child.off('exit', onExit);
+          resolve(m);
+        };
+        const onExit = (): void => reject(new Error('the vipc sender exited'));
+        child.on('message', onMsg);
+        child.once('exit', onExit);
+      });
+    if (pinned && !pin(child.pid!, 1)) throw new Error('cannot pin the vipc sender to CPU 1');
+    await fromChild((m) => 'ready' in m);
+
+    // testpmd -> vipc
+    const devB = receiver();
+    const sockB = join(dir, 'b.sock');
+    backend(devB, sockB);
+    const tpB = new Testpmd({
+      prefix: `vbench${process.pid}b`,
+      vdev: `net_virtio_user0,path=${sockB},queues=1`,
+      forwardMode: 'txonly',
+      txpkts: FRAME,
+      mainLcore: 0,
+      interactive: true,
+    });
+    cleanups.push(() => tpB.stop(10_000));
+
+    // testpmd -> testpmd
+    const sockC = join(dir, 'c.sock');
+    const tpCrx = new Testpmd({
+      prefix: `vbench${process.pid}cr`,
+      vdev: `net_vhost0,iface=${sockC},queues=1`,
+      forwardMode: 'rxonly',
+      mainLcore: 1,
+      interactive: true,
+    });
+    cleanups.push(() => tpCrx.stop(10_000));
+    await until(() => existsSync(sockC), 'the vhost PMD socket', 60_000);
+    const tpCtx = new Testpmd({
+      prefix: `vbench${process.pid}ct`,
+      vdev: `net_virtio_user0,path=${sockC},queues=1`,
+      forwardMode: 'txonly',
+      txpkts: FRAME,
+      mainLcore: 0,
+      interactive: true,
+    });
+    cleanups.push(() => tpCtx.stop(10_000));
+
+    for (const tp of [tpB, tpCrx, tpCtx]) await tp.command('show port summary all', 90_000);
+    await tpCrx.waitFor(/virtio is now ready for processing/, 60_000);
+    await until(() => devA.linkUp(0) && devB.linkUp(0), 'the vipc back-ends to start', 60_000);
+
+    const pairs: Pair[] = [
+      {
+        name: 'vipc -> vipc',
+        start: async () => {
+          child.send({ cmd: 'start' } as ToSender);
+        },
+        count: () => devA.stats.received,
+        stop: async () => {
+          const stopped = fromChild((m) => 'stopped' in m);
+          child.send({ cmd: 'stop' } as ToSender);
+          const sent = ((await stopped) as { stopped: number }).stopped;
+          await until(() => devA.stats.received >= sent, 'the vipc back-end to drain', 30_000);
+        },
+      },
+      {
+        name: 'testpmd -> vipc',
+        start: async () => {
+          await tpB.command('start');
+        },
+        count: () => devB.stats.received,
+        stop: async () => {
+          await tpB.command('stop');
+        },
+      },
+      {
+        name: 'testpmd -> testpmd',
+        start: async () => {
+          await tpCrx.command('start');
+          await tpCtx.command('start');
+        },
+        count: async () => parseRxPackets(await tpCrx.command('show port stats 0')),
+        stop: async () => {
+          await tpCtx.command('stop');
+          await tpCrx.command('stop');
+        },
+      },
+    ];
+
+    const results: number[][] = pairs.map(() => []);
+    process.stdout.write(
+      `vipc vhost-user packet-rate benchmark: ${FRAME}-byte frames, ${rounds} rounds, ${windowMs / 1000} s per pair and round, vipc back-ends in ${mode} mode, ${cpus().length} CPUs, ${pinned ? 'receivers on CPU 0 and senders on CPU 1' : 'unpinned'}, load average ${load0.map((x) => x.toFixed(2)).join(' ')}\n`,
+    );
+    for (let r = 0; r < rounds; r++) {
+      // rotate the order so that no pair always runs first
+      for (let k = 0; k < pairs.length; k++) {
+        const i = (k + r) % pairs.length;
+        const p = pairs[i]!;
+        await p.start();
+        await sleep(warmupMs);
+        // the same measure for every pair: frames the receiver took over the window, by this clock
+        const c0 = await p.count();
+        const s = performance.now();
+        await sleep(windowMs);
+        const c1 = await p.count();
+        const pps = ((c1 - c0) * 1000) / (performance.now() - s);
+        await p.stop();
+        results[i]!.push(pps);
+      }
+      process.stdout.write(
+        `round ${r + 1}: ${pairs.map((p, i) => `${p.name} ${mpps(results[i]![r]!)} Mpps`).join(', ')} (its own Rx-pps: ${mpps(lastRxPps)}), ratio ${((100 * results[1]![r]!) / results[2]![r]!).toFixed(0)} %\n`,
+      );
+    }
+    const load1 = loadavg();
+    const ratios = results[1]!.map((x, r) => x / results[2]![r]!);
+    const row = (cells: string[]): string => `| ${cells.join(' | ')} |\n`;
+    let table = row(['round', ...pairs.map((p) => `${p.name} (Mpps)`), 'testpmd->vipc / testpmd->testpmd']);
+    table += row(['---', ...pairs.map(() => '---:'), '---:']);
+    for (let r = 0; r < rounds; r++) {
+      table += row([
+        String(r + 1),
+        ...pairs.map((_, i) => mpps(results[i]![r]!)),
+        `${(100 * ratios[r]!).toFixed(0)} %`,
+      ]);
+    }
+    table += row([
+      'median',
+      ...pairs.map((_, i) => mpps(median(results[i]!))),
+      `${(100 * median(ratios)).toFixed(0)} %`,
+    ]);
+    process.stdout.write(`\n${table}\n`);
+    process.stdout.write(
+      `load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${load1.map((x) => x.toFixed(2)).join(' ')}; ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
+    );
+    const ok = median(ratios) >= 0.5;
+    process.stdout.write(
+      `target (testpmd->vipc >= 50 % of testpmd->testpmd, median of rounds): ${ok ? 'met' : 'NOT met'}\n`,
+    );
+    return 0;
+  } finally {
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+if (process.argv[2] === '--vipc-sender') {
+  await runSender(process.argv[3]!);
+} else {
+  process.exitCode = await main();
+}
