@@ -89,12 +89,18 @@ function privateHugetlbfs(pages: number): string {
 }
 
 describe.runIf(available)('DPDK testpmd dynamic memory: repeated SET_MEM_TABLE after link-up', () => {
-  for (const packed of [false, true]) {
-    it(`testpmd's heap grows mid-stream: SET_MEM_TABLE with rings disabled around it, no frame lost (${packed ? 'packed' : 'split'} ring)`, async () => {
+  for (const [packed, mode] of [
+    [false, 'event'],
+    [true, 'event'],
+    [false, 'poll'],
+    [true, 'poll'],
+  ] as const) {
+    // poll mode looks at the rings all the time, also while they are disabled
+    it(`testpmd's heap grows mid-stream: SET_MEM_TABLE with rings disabled around it, no frame lost (${packed ? 'packed' : 'split'} ring, ${mode} mode)`, async () => {
       const huge = privateHugetlbfs(PAGES);
       const errors: string[] = [];
       const device = new VirtioNetDevice({ onFrame: () => {} });
-      const backend = new VhostUserBackend({ device, log: (l) => errors.push(l) });
+      const backend = new VhostUserBackend({ device, mode, log: (l) => errors.push(l) });
       const listener: VhostUserListener = backend.listen(join(dir, 'a.sock'), { policy: anyPeer });
       cleanups.push(() => {
         backend.close();
@@ -114,15 +120,20 @@ describe.runIf(available)('DPDK testpmd dynamic memory: repeated SET_MEM_TABLE a
         tables.push({ remapped: e.remapped, receivedBefore: device.stats.received }),
       );
       // SET_VRING_ENABLE transitions of the queue testpmd transmits on (device queue 1)
-      const txEnable: { enabled: boolean; received: number }[] = [];
+      const txEnable: { enabled: boolean; received: number; held: boolean }[] = [];
       // (VirtioNetDevice has no queueChanged hook of its own: the back-end calls it when set)
       (device as VirtioDevice).queueChanged = (q: BackendQueue): void => {
         if (q.index === 1 && txEnable.at(-1)?.enabled !== q.enabled) {
-          txEnable.push({ enabled: q.enabled, received: device.stats.received });
+          // held: frames the driver made available while the ring was disabled
+          txEnable.push({
+            enabled: q.enabled,
+            received: device.stats.received,
+            held: q.enabled && q.hasAvailable(),
+          });
         }
       };
 
-      const prefix = `vhurm${process.pid}${packed ? 'p' : 's'}`;
+      const prefix = `vhurm${process.pid}${packed ? 'p' : 's'}${mode[0]}`;
       const testpmd = new Testpmd({
         prefix,
         vdev: `net_virtio_user0,path=${join(dir, 'a.sock')},queues=1${packed ? ',packed_vq=1' : ''}`,
