@@ -12,7 +12,7 @@ import {
   VIRTQ_DESC_F_WRITE,
 } from './defs.js';
 import { DescriptorChain } from './descriptor-chain.js';
-import { VringError, type VringErrorCode } from './errors.js';
+import { VringError } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import {
   mapPacked,
@@ -22,6 +22,7 @@ import {
   packedNeedEvent,
 } from './packed-common.js';
 import { checkPackedSize } from './packed-layout.js';
+import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueFeatures, QueueState } from './queue-state.js';
 import { assertLittleEndian } from './ring-views.js';
 
@@ -48,7 +49,6 @@ export class PackedDeviceQueue {
   readonly memory: GuestMemory;
   readonly features: Readonly<Required<QueueFeatures>>;
   readonly addresses: Readonly<PackedAddresses>;
-  #gen = -1;
   #desc32!: Uint32Array;
   #desc16!: Uint16Array;
   #driverEvent!: Uint16Array;
@@ -67,62 +67,38 @@ export class PackedDeviceQueue {
   #firstFlags = 0;
   #notify = true;
   #eventWritten = -1;
-  #broken: VringError | null = null;
+  readonly #life: QueueLifecycle;
 
   constructor(opts: PackedQueueOptions) {
     assertLittleEndian();
     checkPackedSize(opts.size);
     this.size = opts.size;
     this.memory = opts.memory;
-    const f = opts.features ?? {};
-    this.features = Object.freeze({ eventIdx: !!f.eventIdx, indirect: !!f.indirect, inOrder: !!f.inOrder });
+    this.features = frozenFeatures(opts.features);
     this.addresses = Object.freeze(packedAddresses(opts.addresses));
     this.#inflight = new Uint8Array(opts.size);
     this.#chainDescs = new Uint16Array(opts.size);
-    this.#map();
+    this.#life = new QueueLifecycle(opts.memory, () => this.#map());
+    this.#life.map();
     if (opts.state) this.setState(opts.state);
   }
 
   #map(): void {
-    const gen = this.memory.generation;
     const v = mapPacked(this.memory, this.size, this.addresses);
     this.#desc32 = v.desc32;
     this.#desc16 = v.desc16;
     this.#driverEvent = v.driverEvent;
     this.#deviceEvent = v.deviceEvent;
-    this.#gen = gen;
   }
 
   #refresh(): void {
-    if (this.#broken !== null) {
-      throw new VringError('QUEUE_BROKEN', `the queue is broken: ${this.#broken.message}`, {
-        cause: this.#broken,
-      });
-    }
-    if (this.memory.generation !== this.#gen) {
-      try {
-        this.#map();
-      } catch (err) {
-        this.#broken = err as VringError;
-        throw err;
-      }
-    }
-    // A zero-length view: the mapping under the ring was closed (ArrayBuffer detached).
-    if (this.#desc32.length === 0 || this.#driverEvent.length === 0 || this.#deviceEvent.length === 0) {
-      const err = new VringError('MEMORY_UNMAPPED', 'the memory holding the ring was unmapped');
-      this.#broken = err;
-      throw err;
-    }
-  }
-
-  #fail(code: VringErrorCode, message: string): never {
-    const err = new VringError(code, message);
-    this.#broken = err;
-    throw err;
+    const life = this.#life;
+    life.enter();
+    life.checkMapped(this.#desc32, this.#driverEvent, this.#deviceEvent);
   }
 
   get broken(): VringError | null {
-    return this.#broken;
+    return this.#life.broken;
   }
 
   // The head's flags as loaded (atomically) by the last #isAvail(): the walk uses this copy.
@@ -188,7 +164,7 @@ export class PackedDeviceQueue {
       this.#wWritable += len;
     } else {
       if (this.#wSawWritable) {
-        this.#fail(
+        this.#life.fail(
           'READABLE_AFTER_WRITABLE',
           `${where(slot, entry)} is device-readable but follows a writable one`,
         );
@@ -197,12 +173,12 @@ export class PackedDeviceQueue {
       this.#wNReadable++;
     }
     if (this.#wReadable + this.#wWritable > MAX_CHAIN_BYTES) {
-      this.#fail('CHAIN_TOO_LONG', `the chain at ring position ${start} is longer than 2^32 bytes`);
+      this.#life.fail('CHAIN_TOO_LONG', `the chain at ring position ${start} is longer than 2^32 bytes`);
     }
     const memory = this.memory;
     const e = memory.resolve(lo, hi, len);
     if (e === undefined)
-      this.#fail(
+      this.#life.fail(
         'ADDRESS_OUT_OF_BOUNDS',
         `${where(slot, entry)} (${addrText(lo, hi)}+${len}) is outside guest memory`,
       );
@@ -232,7 +208,7 @@ export class PackedDeviceQueue {
     const start = this.#nextAvail;
     for (;;) {
       if (count >= room) {
-        this.#fail(
+        this.#life.fail(
           'AVAIL_INDEX_OVERRUN',
           `the chain at ring position ${start} runs past ${room} free descriptors into ones the device still holds`,
         );
@@ -249,23 +225,26 @@ export class PackedDeviceQueue {
       const flags = count === 1 ? this.#headFlags : idFlags >>> 16;
       if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
         if (!this.features.indirect) {
-          this.#fail(
+          this.#life.fail(
             'INDIRECT_NOT_NEGOTIATED',
             `${where(slot, -1)} is indirect, but VIRTIO_F_INDIRECT_DESC was not negotiated`,
           );
         }
         if ((flags & VIRTQ_DESC_F_NEXT) !== 0 || count > 1) {
-          this.#fail('INDIRECT_WITH_NEXT', `${where(slot, -1)} is indirect inside a list linked by NEXT`);
+          this.#life.fail(
+            'INDIRECT_WITH_NEXT',
+            `${where(slot, -1)} is indirect inside a list linked by NEXT`,
+          );
         }
         if (len === 0 || len % DESCRIPTOR_SIZE !== 0 || len / DESCRIPTOR_SIZE > MAX_INDIRECT_ENTRIES) {
-          this.#fail(
+          this.#life.fail(
             'INVALID_INDIRECT_TABLE',
             `indirect table at ${where(slot, -1)} has length ${len}, not a non-zero multiple of 16 of at most ${MAX_INDIRECT_ENTRIES} entries`,
           );
         }
         const e = memory.resolve(lo, hi, len);
         if (e === undefined) {
-          this.#fail(
+          this.#life.fail(
             'ADDRESS_OUT_OF_BOUNDS',
             `indirect table ${addrText(lo, hi)}+${len} at ${where(slot, -1)} is outside guest memory`,
           );
@@ -280,7 +259,7 @@ export class PackedDeviceQueue {
           const t = i << 2;
           const tflags = table[t + 3]! >>> 16;
           if ((tflags & VIRTQ_DESC_F_INDIRECT) !== 0) {
-            this.#fail(
+            this.#life.fail(
               'NESTED_INDIRECT',
               `entry ${i} of the indirect table at ${where(slot, -1)} is itself indirect`,
             );
@@ -305,12 +284,12 @@ export class PackedDeviceQueue {
       slot = slot + 1 === n ? 0 : slot + 1;
     }
     if (id >= n)
-      this.#fail(
+      this.#life.fail(
         'INVALID_BUFFER_ID',
         `the chain at ring position ${start} has buffer id ${id}, not below ${n}`,
       );
     if (this.#inflight[id] !== 0) {
-      this.#fail(
+      this.#life.fail(
         'INVALID_BUFFER_ID',
         `buffer id ${id} (ring position ${start}) is already in use by the device`,
       );
@@ -330,7 +309,7 @@ export class PackedDeviceQueue {
       reuse,
       id,
       count,
-      this.#gen,
+      this.#life.gen,
       bytes,
       spans,
       this.#wSegments,
@@ -449,9 +428,8 @@ export class PackedDeviceQueue {
   }
 
   reset(): void {
-    this.#broken = null;
+    this.#life.reset();
     this.#notify = true;
-    this.#gen = -1;
     this.setState({ nextAvail: 0, nextUsed: 0, availWrap: true, usedWrap: true });
   }
 }

@@ -9,7 +9,7 @@ import {
   VIRTQ_DESC_F_USED,
   VIRTQ_DESC_F_WRITE,
 } from './defs.js';
-import { VringError, type VringErrorCode } from './errors.js';
+import { VringError } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import {
   mapPacked,
@@ -20,6 +20,7 @@ import {
 } from './packed-common.js';
 import { checkPosition } from './packed-device-queue.js';
 import { checkPackedSize } from './packed-layout.js';
+import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueState } from './queue-state.js';
 import { assertLittleEndian, toBigAddress, u32View } from './ring-views.js';
 import { type AddOptions, CheckedBuffers, type DriverBuffer, type UsedBuffer } from './split-driver-queue.js';
@@ -36,7 +37,6 @@ export class PackedDriverQueue {
   readonly memory: GuestMemory;
   readonly features: Readonly<{ eventIdx: boolean; indirect: boolean; inOrder: boolean }>;
   readonly addresses: Readonly<PackedAddresses>;
-  #gen = -1;
   #desc32!: Uint32Array;
   #desc16!: Uint16Array;
   #driverEvent!: Uint16Array;
@@ -65,7 +65,7 @@ export class PackedDriverQueue {
   #addedDescs = 0;
   #callbacks = true;
   #eventWritten = -1;
-  #broken: VringError | null = null;
+  readonly #life: QueueLifecycle;
   #scratch = new CheckedBuffers();
 
   constructor(opts: PackedQueueOptions) {
@@ -74,8 +74,7 @@ export class PackedDriverQueue {
     const n = opts.size;
     this.size = n;
     this.memory = opts.memory;
-    const f = opts.features ?? {};
-    this.features = Object.freeze({ eventIdx: !!f.eventIdx, indirect: !!f.indirect, inOrder: !!f.inOrder });
+    this.features = frozenFeatures(opts.features);
     this.addresses = Object.freeze(packedAddresses(opts.addresses));
     this.#numFree = n;
     this.#freeIds = new Uint16Array(n);
@@ -85,7 +84,8 @@ export class PackedDriverQueue {
     this.#tokens = new Array<unknown>(n).fill(undefined);
     this.#fifo = new Uint16Array(n);
     this.#initIds();
-    this.#map();
+    this.#life = new QueueLifecycle(opts.memory, () => this.#map());
+    this.#life.map();
     if (opts.state) {
       const s = opts.state;
       const a = checkPosition(s.nextAvail, n, 'nextAvail');
@@ -120,45 +120,21 @@ export class PackedDriverQueue {
   }
 
   #map(): void {
-    const gen = this.memory.generation;
     const v = mapPacked(this.memory, this.size, this.addresses);
     this.#desc32 = v.desc32;
     this.#desc16 = v.desc16;
     this.#driverEvent = v.driverEvent;
     this.#deviceEvent = v.deviceEvent;
-    this.#gen = gen;
   }
 
   #refresh(): void {
-    if (this.#broken !== null) {
-      throw new VringError('QUEUE_BROKEN', `the queue is broken: ${this.#broken.message}`, {
-        cause: this.#broken,
-      });
-    }
-    if (this.memory.generation !== this.#gen) {
-      try {
-        this.#map();
-      } catch (err) {
-        this.#broken = err as VringError;
-        throw err;
-      }
-    }
-    // A zero-length view: the mapping under the ring was closed (ArrayBuffer detached).
-    if (this.#desc32.length === 0 || this.#driverEvent.length === 0 || this.#deviceEvent.length === 0) {
-      const err = new VringError('MEMORY_UNMAPPED', 'the memory holding the ring was unmapped');
-      this.#broken = err;
-      throw err;
-    }
-  }
-
-  #fail(code: VringErrorCode, message: string): never {
-    const err = new VringError(code, message);
-    this.#broken = err;
-    throw err;
+    const life = this.#life;
+    life.enter();
+    life.checkMapped(this.#desc32, this.#driverEvent, this.#deviceEvent);
   }
 
   get broken(): VringError | null {
-    return this.#broken;
+    return this.#life.broken;
   }
 
   freeCount(): number {
@@ -333,13 +309,13 @@ export class PackedDriverQueue {
     const id = idFlags & 0xffff;
     const usedLen = ((idFlags >>> 16) & VIRTQ_DESC_F_WRITE) !== 0 ? len : 0;
     if (id >= n || this.#inflight[id] !== 1) {
-      this.#fail(
+      this.#life.fail(
         'INVALID_USED_ID',
         `the used descriptor at ring position ${slot} has buffer id ${id}, not one in flight`,
       );
     }
     if (usedLen > this.#chainCap[id]!) {
-      this.#fail(
+      this.#life.fail(
         'INVALID_USED_LENGTH',
         `the used descriptor at ring position ${slot} says ${usedLen} bytes, but buffer ${id} has ${this.#chainCap[id]} writable`,
       );
@@ -415,8 +391,7 @@ export class PackedDriverQueue {
   }
 
   reset(): void {
-    this.#broken = null;
-    this.#gen = -1;
+    this.#life.reset();
     this.#refresh();
     new Uint8Array(this.#desc32.buffer, this.#desc32.byteOffset, this.#desc32.byteLength).fill(0);
     this.#driverEvent.fill(0);

@@ -12,9 +12,10 @@ import {
   VIRTQ_USED_F_NO_NOTIFY,
 } from './defs.js';
 import { DescriptorChain } from './descriptor-chain.js';
-import { VringError, type VringErrorCode } from './errors.js';
+import { VringError } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import { vringNeedEvent } from './notification.js';
+import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueAddresses, QueueFeatures, QueueState } from './queue-state.js';
 import { assertLittleEndian, ringBytes, toBigAddress, u16View, u32View } from './ring-views.js';
 import {
@@ -54,7 +55,6 @@ export class SplitDeviceQueue {
   readonly features: Readonly<Required<QueueFeatures>>;
   readonly addresses: Readonly<{ descTable: bigint; availRing: bigint; usedRing: bigint }>;
   #mask: number;
-  #gen = -1;
   #desc!: Uint32Array;
   #avail!: Uint16Array;
   #used16!: Uint16Array;
@@ -66,7 +66,7 @@ export class SplitDeviceQueue {
   #inflight: Uint8Array;
   #notify = true;
   #availEventWritten = -1;
-  #broken: VringError | null = null;
+  readonly #life: QueueLifecycle;
 
   constructor(opts: SplitQueueOptions) {
     assertLittleEndian();
@@ -74,22 +74,21 @@ export class SplitDeviceQueue {
     this.size = opts.size;
     this.#mask = opts.size - 1;
     this.memory = opts.memory;
-    const f = opts.features ?? {};
-    this.features = Object.freeze({ eventIdx: !!f.eventIdx, indirect: !!f.indirect, inOrder: !!f.inOrder });
+    this.features = frozenFeatures(opts.features);
     this.addresses = Object.freeze({
       descTable: toBigAddress(opts.addresses.descTable, 'descTable'),
       availRing: toBigAddress(opts.addresses.availRing, 'availRing'),
       usedRing: toBigAddress(opts.addresses.usedRing, 'usedRing'),
     });
     this.#inflight = new Uint8Array(opts.size);
-    this.#mapRings();
+    this.#life = new QueueLifecycle(opts.memory, () => this.#mapRings());
+    this.#life.map();
     if (opts.state) this.setState(opts.state);
   }
 
   #mapRings(): void {
     const m = this.memory;
     const n = this.size;
-    const gen = m.generation;
     const desc = ringBytes(
       m,
       this.addresses.descTable,
@@ -110,42 +109,17 @@ export class SplitDeviceQueue {
     // u16 view for flags, idx and avail_event; u32 view for the {id, len} elements.
     this.#used16 = u16View(used.subarray(0, splitUsedRingBytes(n)));
     this.#used32 = u32View(used.subarray(0, 4 + 8 * n));
-    this.#gen = gen;
   }
 
   #refresh(): void {
-    if (this.#broken !== null) {
-      throw new VringError('QUEUE_BROKEN', `the queue is broken: ${this.#broken.message}`, {
-        cause: this.#broken,
-      });
-    }
-    if (this.memory.generation !== this.#gen) {
-      try {
-        this.#mapRings();
-      } catch (err) {
-        this.#break(err as VringError);
-      }
-    }
-    // A zero-length view: the mapping under the ring was closed (ArrayBuffer detached).
-    if (this.#desc.length === 0 || this.#avail.length === 0 || this.#used16.length === 0) {
-      const err = new VringError('MEMORY_UNMAPPED', 'the memory holding the ring was unmapped');
-      this.#broken = err;
-      throw err;
-    }
-  }
-
-  #break(err: VringError): never {
-    this.#broken = err;
-    throw err;
-  }
-
-  #fail(code: VringErrorCode, message: string): never {
-    this.#break(new VringError(code, message));
+    const life = this.#life;
+    life.enter();
+    life.checkMapped(this.#desc, this.#avail, this.#used16);
   }
 
   /** The first violation found, or null. A broken queue is never processed again (until reset()). */
   get broken(): VringError | null {
-    return this.#broken;
+    return this.#life.broken;
   }
 
   /** Whether the driver has made chains available that pop() has not taken yet. */
@@ -158,7 +132,7 @@ export class SplitDeviceQueue {
   #loadAvailIdx(): number {
     const idx = Atomics.load(this.#avail, 1);
     if (((idx - this.#nextAvail) & 0xffff) > this.size) {
-      this.#fail(
+      this.#life.fail(
         'AVAIL_INDEX_OVERRUN',
         `avail.idx ${idx} is ${(idx - this.#nextAvail) & 0xffff} ahead of the next avail index ${this.#nextAvail}, more than the queue size ${this.size}`,
       );
@@ -189,13 +163,13 @@ export class SplitDeviceQueue {
     const slot = this.#nextAvail & this.#mask;
     const head = this.#avail[2 + slot]!;
     if (head >= this.size) {
-      this.#fail(
+      this.#life.fail(
         'INVALID_DESCRIPTOR_INDEX',
         `avail.ring[${slot}] holds head ${head}, not below the queue size ${this.size}`,
       );
     }
     if (this.#inflight[head] !== 0) {
-      this.#fail(
+      this.#life.fail(
         'INVALID_DESCRIPTOR_INDEX',
         `head ${head} was made available again while still in use by the device`,
       );
@@ -225,7 +199,7 @@ export class SplitDeviceQueue {
     const spans: number[] = reuse === undefined ? [] : DescriptorChain._spans(reuse);
     for (;;) {
       if (++hops > maxHops) {
-        this.#fail(
+        this.#life.fail(
           'DESCRIPTOR_LOOP',
           `chain at head ${head} has more than ${maxHops} descriptors${inIndirect ? ' in its indirect table' : ''}: a loop`,
         );
@@ -241,34 +215,37 @@ export class SplitDeviceQueue {
       const next = fn >>> 16;
       if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
         if (!this.features.indirect) {
-          this.#fail(
+          this.#life.fail(
             'INDIRECT_NOT_NEGOTIATED',
             `descriptor ${idx} of chain ${head} is indirect, but VIRTIO_F_INDIRECT_DESC was not negotiated`,
           );
         }
         if (inIndirect)
-          this.#fail(
+          this.#life.fail(
             'NESTED_INDIRECT',
             `indirect table of chain ${head} holds another indirect descriptor (${idx})`,
           );
         if ((flags & VIRTQ_DESC_F_NEXT) !== 0) {
-          this.#fail('INDIRECT_WITH_NEXT', `descriptor ${idx} of chain ${head} has both INDIRECT and NEXT`);
+          this.#life.fail(
+            'INDIRECT_WITH_NEXT',
+            `descriptor ${idx} of chain ${head} has both INDIRECT and NEXT`,
+          );
         }
         if (len === 0 || len % DESCRIPTOR_SIZE !== 0) {
-          this.#fail(
+          this.#life.fail(
             'INVALID_INDIRECT_TABLE',
             `indirect table of chain ${head} has length ${len}, not a non-zero multiple of 16`,
           );
         }
         if (len / DESCRIPTOR_SIZE > MAX_INDIRECT_ENTRIES) {
-          this.#fail(
+          this.#life.fail(
             'INVALID_INDIRECT_TABLE',
             `indirect table of chain ${head} has ${len / DESCRIPTOR_SIZE} entries, more than ${MAX_INDIRECT_ENTRIES}`,
           );
         }
         const e = memory.resolve(lo, hi, len);
         if (e === undefined) {
-          this.#fail(
+          this.#life.fail(
             'ADDRESS_OUT_OF_BOUNDS',
             `indirect table ${addrText(lo, hi)}+${len} of chain ${head} is outside guest memory`,
           );
@@ -291,7 +268,7 @@ export class SplitDeviceQueue {
         writableLength += len;
       } else {
         if (sawWritable) {
-          this.#fail(
+          this.#life.fail(
             'READABLE_AFTER_WRITABLE',
             `descriptor ${idx} of chain ${head} is device-readable but follows a writable one`,
           );
@@ -300,11 +277,11 @@ export class SplitDeviceQueue {
         nReadable++;
       }
       if (readableLength + writableLength > MAX_CHAIN_BYTES) {
-        this.#fail('CHAIN_TOO_LONG', `chain at head ${head} is longer than 2^32 bytes`);
+        this.#life.fail('CHAIN_TOO_LONG', `chain at head ${head} is longer than 2^32 bytes`);
       }
       const e = memory.resolve(lo, hi, len);
       if (e === undefined) {
-        this.#fail(
+        this.#life.fail(
           'ADDRESS_OUT_OF_BOUNDS',
           `descriptor ${idx} of chain ${head} (${addrText(lo, hi)}+${len}) is outside guest memory`,
         );
@@ -315,7 +292,7 @@ export class SplitDeviceQueue {
       segments++;
       if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
       if (next >= tableSize) {
-        this.#fail(
+        this.#life.fail(
           'INVALID_DESCRIPTOR_INDEX',
           `descriptor ${idx} of chain ${head} points to ${next}, beyond the ${inIndirect ? 'indirect table' : 'descriptor table'} of ${tableSize}`,
         );
@@ -327,7 +304,7 @@ export class SplitDeviceQueue {
 
       head,
       count,
-      this.#gen,
+      this.#life.gen,
       bytes,
       spans,
       segments,
@@ -420,10 +397,9 @@ export class SplitDeviceQueue {
 
   /** Back to the initial state (indexes 0, not broken). Guest memory is not touched. */
   reset(): void {
-    this.#broken = null;
+    this.#life.reset();
     this.#notify = true;
     this.setState({ nextAvail: 0, nextUsed: 0 });
-    this.#gen = -1;
   }
 }
 

@@ -10,9 +10,10 @@ import {
   VIRTQ_DESC_F_WRITE,
   VIRTQ_USED_F_NO_NOTIFY,
 } from './defs.js';
-import { VringError, type VringErrorCode } from './errors.js';
+import { VringError } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
 import { vringNeedEvent } from './notification.js';
+import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueState } from './queue-state.js';
 import { assertLittleEndian, ringBytes, toBigAddress, u16View, u32View } from './ring-views.js';
 import { checkU16, type SplitQueueOptions } from './split-device-queue.js';
@@ -145,7 +146,6 @@ export class SplitDriverQueue {
   readonly features: Readonly<{ eventIdx: boolean; indirect: boolean; inOrder: boolean }>;
   readonly addresses: Readonly<{ descTable: bigint; availRing: bigint; usedRing: bigint }>;
   #mask: number;
-  #gen = -1;
   #desc!: Uint32Array;
   #avail!: Uint16Array;
   #used16!: Uint16Array;
@@ -170,7 +170,7 @@ export class SplitDriverQueue {
   #usedShadow = 0;
   #callbacks = true;
   #usedEventWritten = -1;
-  #broken: VringError | null = null;
+  readonly #life: QueueLifecycle;
   #scratch = new CheckedBuffers();
   #usedLen = 0;
   #usedToken: unknown = undefined;
@@ -182,8 +182,7 @@ export class SplitDriverQueue {
     this.size = n;
     this.#mask = n - 1;
     this.memory = opts.memory;
-    const f = opts.features ?? {};
-    this.features = Object.freeze({ eventIdx: !!f.eventIdx, indirect: !!f.indirect, inOrder: !!f.inOrder });
+    this.features = frozenFeatures(opts.features);
     this.addresses = Object.freeze({
       descTable: toBigAddress(opts.addresses.descTable, 'descTable'),
       availRing: toBigAddress(opts.addresses.availRing, 'availRing'),
@@ -198,7 +197,8 @@ export class SplitDriverQueue {
     this.#fifo = new Uint16Array(n);
     this.#numFree = n;
     this.#initFreeList();
-    this.#mapRings();
+    this.#life = new QueueLifecycle(opts.memory, () => this.#mapRings());
+    this.#life.map();
     if (opts.state) this.#restore(opts.state);
   }
 
@@ -219,7 +219,6 @@ export class SplitDriverQueue {
   #mapRings(): void {
     const m = this.memory;
     const n = this.size;
-    const gen = m.generation;
     const desc = ringBytes(
       m,
       this.addresses.descTable,
@@ -239,39 +238,16 @@ export class SplitDriverQueue {
     this.#avail = u16View(avail);
     this.#used16 = u16View(used);
     this.#used32 = u32View(used.subarray(0, 4 + 8 * n));
-    this.#gen = gen;
   }
 
   #refresh(): void {
-    if (this.#broken !== null) {
-      throw new VringError('QUEUE_BROKEN', `the queue is broken: ${this.#broken.message}`, {
-        cause: this.#broken,
-      });
-    }
-    if (this.memory.generation !== this.#gen) {
-      try {
-        this.#mapRings();
-      } catch (err) {
-        this.#broken = err as VringError;
-        throw err;
-      }
-    }
-    // A zero-length view: the mapping under the ring was closed (ArrayBuffer detached).
-    if (this.#desc.length === 0 || this.#avail.length === 0 || this.#used16.length === 0) {
-      const err = new VringError('MEMORY_UNMAPPED', 'the memory holding the ring was unmapped');
-      this.#broken = err;
-      throw err;
-    }
-  }
-
-  #fail(code: VringErrorCode, message: string): never {
-    const err = new VringError(code, message);
-    this.#broken = err;
-    throw err;
+    const life = this.#life;
+    life.enter();
+    life.checkMapped(this.#desc, this.#avail, this.#used16);
   }
 
   get broken(): VringError | null {
-    return this.#broken;
+    return this.#life.broken;
   }
 
   /** Free descriptors (a direct chain of k buffers needs k; an indirect one needs 1). */
@@ -383,7 +359,7 @@ export class SplitDriverQueue {
     const idx = Atomics.load(this.#used16, 1);
     const ahead = (idx - this.#lastUsed) & 0xffff;
     if (ahead > this.#inflightCount) {
-      this.#fail(
+      this.#life.fail(
         'USED_INDEX_OVERRUN',
         `used.idx ${idx} is ${ahead} ahead of the last used index ${this.#lastUsed}, but only ${this.#inflightCount} chains are in flight`,
       );
@@ -435,7 +411,7 @@ export class SplitDriverQueue {
     const id = this.#used32[1 + 2 * slot]!;
     const len = this.#used32[2 + 2 * slot]!;
     if (id >= this.size || this.#inflight[id] !== 1) {
-      this.#fail('INVALID_USED_ID', `used.ring[${slot}].id ${id} is not the head of a chain in flight`);
+      this.#life.fail('INVALID_USED_ID', `used.ring[${slot}].id ${id} is not the head of a chain in flight`);
     }
     let head = id;
     let usedLen = len;
@@ -450,7 +426,7 @@ export class SplitDriverQueue {
       }
     }
     if (usedLen > this.#chainCap[head]!) {
-      this.#fail(
+      this.#life.fail(
         'INVALID_USED_LENGTH',
         `used.ring[${slot}].len ${usedLen} exceeds the ${this.#chainCap[head]} writable bytes of chain ${head}`,
       );
@@ -531,8 +507,7 @@ export class SplitDriverQueue {
 
   /** Zeroes the rings (the driver owns them) and returns to the initial state. */
   reset(): void {
-    this.#broken = null;
-    this.#gen = -1;
+    this.#life.reset();
     this.#refresh();
     new Uint8Array(this.#desc.buffer, this.#desc.byteOffset, this.#desc.byteLength).fill(0);
     new Uint8Array(this.#avail.buffer, this.#avail.byteOffset, this.#avail.byteLength).fill(0);
