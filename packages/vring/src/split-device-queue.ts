@@ -2,9 +2,6 @@ import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
   MAX_INDIRECT_ENTRIES,
-  SPLIT_AVAIL_ALIGN,
-  SPLIT_DESC_ALIGN,
-  SPLIT_USED_ALIGN,
   VIRTQ_AVAIL_F_NO_INTERRUPT,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
@@ -17,13 +14,9 @@ import type { GuestMemory } from './guest-memory.js';
 import { vringNeedEvent } from './notification.js';
 import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueAddresses, QueueFeatures, QueueState } from './queue-state.js';
-import { assertLittleEndian, ringBytes, toBigAddress, u16View, u32View } from './ring-views.js';
-import {
-  checkSplitSize,
-  splitAvailRingBytes,
-  splitDescTableBytes,
-  splitUsedRingBytes,
-} from './split-layout.js';
+import { assertLittleEndian } from './ring-views.js';
+import { mapSplit, splitAddresses } from './split-common.js';
+import { checkSplitSize } from './split-layout.js';
 
 export interface SplitQueueOptions {
   memory: GuestMemory;
@@ -75,11 +68,7 @@ export class SplitDeviceQueue {
     this.#mask = opts.size - 1;
     this.memory = opts.memory;
     this.features = frozenFeatures(opts.features);
-    this.addresses = Object.freeze({
-      descTable: toBigAddress(opts.addresses.descTable, 'descTable'),
-      availRing: toBigAddress(opts.addresses.availRing, 'availRing'),
-      usedRing: toBigAddress(opts.addresses.usedRing, 'usedRing'),
-    });
+    this.addresses = Object.freeze(splitAddresses(opts.addresses));
     this.#inflight = new Uint8Array(opts.size);
     this.#life = new QueueLifecycle(opts.memory, () => this.#mapRings());
     this.#life.map();
@@ -87,28 +76,11 @@ export class SplitDeviceQueue {
   }
 
   #mapRings(): void {
-    const m = this.memory;
-    const n = this.size;
-    const desc = ringBytes(
-      m,
-      this.addresses.descTable,
-      splitDescTableBytes(n),
-      SPLIT_DESC_ALIGN,
-      'descriptor table',
-    );
-    const avail = ringBytes(
-      m,
-      this.addresses.availRing,
-      splitAvailRingBytes(n),
-      SPLIT_AVAIL_ALIGN,
-      'available ring',
-    );
-    const used = ringBytes(m, this.addresses.usedRing, splitUsedRingBytes(n), SPLIT_USED_ALIGN, 'used ring');
-    this.#desc = u32View(desc);
-    this.#avail = u16View(avail);
-    // u16 view for flags, idx and avail_event; u32 view for the {id, len} elements.
-    this.#used16 = u16View(used.subarray(0, splitUsedRingBytes(n)));
-    this.#used32 = u32View(used.subarray(0, 4 + 8 * n));
+    const v = mapSplit(this.memory, this.size, this.addresses);
+    this.#desc = v.desc;
+    this.#avail = v.avail;
+    this.#used16 = v.used16;
+    this.#used32 = v.used32;
   }
 
   #refresh(): void {

@@ -1,9 +1,6 @@
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
-  SPLIT_AVAIL_ALIGN,
-  SPLIT_DESC_ALIGN,
-  SPLIT_USED_ALIGN,
   VIRTQ_AVAIL_F_NO_INTERRUPT,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
@@ -15,14 +12,10 @@ import type { GuestMemory } from './guest-memory.js';
 import { vringNeedEvent } from './notification.js';
 import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueState } from './queue-state.js';
-import { assertLittleEndian, ringBytes, toBigAddress, u16View, u32View } from './ring-views.js';
+import { assertLittleEndian, toBigAddress, u32View } from './ring-views.js';
+import { mapSplit, splitAddresses } from './split-common.js';
 import { checkU16, type SplitQueueOptions } from './split-device-queue.js';
-import {
-  checkSplitSize,
-  splitAvailRingBytes,
-  splitDescTableBytes,
-  splitUsedRingBytes,
-} from './split-layout.js';
+import { checkSplitSize } from './split-layout.js';
 
 /** One buffer of a chain the driver adds, by guest address. */
 export interface DriverBuffer {
@@ -183,11 +176,7 @@ export class SplitDriverQueue {
     this.#mask = n - 1;
     this.memory = opts.memory;
     this.features = frozenFeatures(opts.features);
-    this.addresses = Object.freeze({
-      descTable: toBigAddress(opts.addresses.descTable, 'descTable'),
-      availRing: toBigAddress(opts.addresses.availRing, 'availRing'),
-      usedRing: toBigAddress(opts.addresses.usedRing, 'usedRing'),
-    });
+    this.addresses = Object.freeze(splitAddresses(opts.addresses));
     this.#freeNext = new Uint16Array(n);
     this.#chainLen = new Uint16Array(n);
     this.#chainTail = new Uint16Array(n);
@@ -217,27 +206,11 @@ export class SplitDriverQueue {
   }
 
   #mapRings(): void {
-    const m = this.memory;
-    const n = this.size;
-    const desc = ringBytes(
-      m,
-      this.addresses.descTable,
-      splitDescTableBytes(n),
-      SPLIT_DESC_ALIGN,
-      'descriptor table',
-    );
-    const avail = ringBytes(
-      m,
-      this.addresses.availRing,
-      splitAvailRingBytes(n),
-      SPLIT_AVAIL_ALIGN,
-      'available ring',
-    );
-    const used = ringBytes(m, this.addresses.usedRing, splitUsedRingBytes(n), SPLIT_USED_ALIGN, 'used ring');
-    this.#desc = u32View(desc);
-    this.#avail = u16View(avail);
-    this.#used16 = u16View(used);
-    this.#used32 = u32View(used.subarray(0, 4 + 8 * n));
+    const v = mapSplit(this.memory, this.size, this.addresses);
+    this.#desc = v.desc;
+    this.#avail = v.avail;
+    this.#used16 = v.used16;
+    this.#used32 = v.used32;
   }
 
   #refresh(): void {
