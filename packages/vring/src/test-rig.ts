@@ -8,42 +8,62 @@ import { SplitDeviceQueue } from './split-device-queue.js';
 import { SplitDriverQueue } from './split-driver-queue.js';
 import { splitLayout } from './split-layout.js';
 
-export interface SplitRig {
+/** Options of splitRig() and packedRig(). */
+export interface RigOptions {
+  size?: number;
+  features?: QueueFeatures;
+  dataBytes?: number;
+  base?: bigint;
+  shared?: boolean;
+  /** Back the rig with this buffer (e.g. a memfd mapping); it must be large enough. */
+  buffer?: ArrayBuffer | SharedArrayBuffer;
+}
+
+/** What both rigs have: one region holding the rings (4 KiB rounded up) and then the data area. */
+interface RigMemory {
   memory: GuestMemory;
   buffer: ArrayBuffer | SharedArrayBuffer;
   bytes: Uint8Array;
   view: DataView;
   base: bigint;
-  ring: ReturnType<typeof splitLayout>;
   /** Guest address of the data area (after the rings, 4 KiB aligned). */
   data: bigint;
   dataBytes: number;
-  addresses: { descTable: bigint; availRing: bigint; usedRing: bigint };
-  driver: SplitDriverQueue;
-  device: SplitDeviceQueue;
   /** Byte offset in `buffer` of a guest address. */
   off(addr: bigint | number): number;
 }
 
-export function splitRig(
-  opts: {
-    size?: number;
-    features?: QueueFeatures;
-    dataBytes?: number;
-    base?: bigint;
-    shared?: boolean;
-    /** Back the rig with this buffer (e.g. a memfd mapping); it must be large enough. */
-    buffer?: ArrayBuffer | SharedArrayBuffer;
-  } = {},
-): SplitRig {
-  const size = opts.size ?? 8;
+function rigMemory(ringTotalBytes: number, opts: RigOptions): RigMemory {
   const base = opts.base ?? 0x10000n;
-  const ring = splitLayout(size);
-  const ringBytes = Math.ceil(ring.totalBytes / 4096) * 4096;
+  const ringBytes = Math.ceil(ringTotalBytes / 4096) * 4096;
   const dataBytes = opts.dataBytes ?? 65536;
   const total = ringBytes + dataBytes;
   const buffer = opts.buffer ?? (opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
   const memory = new GuestMemory([{ guestAddress: base, size: total, buffer }]);
+  return {
+    memory,
+    buffer,
+    bytes: new Uint8Array(buffer),
+    view: new DataView(buffer),
+    base,
+    data: base + BigInt(ringBytes),
+    dataBytes,
+    off: (addr) => Number(BigInt(addr) - base),
+  };
+}
+
+export interface SplitRig extends RigMemory {
+  ring: ReturnType<typeof splitLayout>;
+  addresses: { descTable: bigint; availRing: bigint; usedRing: bigint };
+  driver: SplitDriverQueue;
+  device: SplitDeviceQueue;
+}
+
+export function splitRig(opts: RigOptions = {}): SplitRig {
+  const size = opts.size ?? 8;
+  const ring = splitLayout(size);
+  const m = rigMemory(ring.totalBytes, opts);
+  const { memory, base } = m;
   const addresses = {
     descTable: base + BigInt(ring.descTable),
     availRing: base + BigInt(ring.availRing),
@@ -51,18 +71,11 @@ export function splitRig(
   };
   const features = opts.features ?? {};
   return {
-    memory,
-    buffer,
-    bytes: new Uint8Array(buffer),
-    view: new DataView(buffer),
-    base,
+    ...m,
     ring,
-    data: base + BigInt(ringBytes),
-    dataBytes,
     addresses,
     driver: new SplitDriverQueue({ memory, size, addresses, features }),
     device: new SplitDeviceQueue({ memory, size, addresses, features }),
-    off: (addr) => Number(BigInt(addr) - base),
   };
 }
 
@@ -77,39 +90,18 @@ export function catchCode(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-export interface PackedRig {
-  memory: GuestMemory;
-  buffer: ArrayBuffer | SharedArrayBuffer;
-  bytes: Uint8Array;
-  view: DataView;
-  base: bigint;
+export interface PackedRig extends RigMemory {
   size: number;
-  data: bigint;
-  dataBytes: number;
   addresses: { descRing: bigint; driverEvent: bigint; deviceEvent: bigint };
   driver: PackedDriverQueue;
   device: PackedDeviceQueue;
-  off(addr: bigint | number): number;
 }
 
-export function packedRig(
-  opts: {
-    size?: number;
-    features?: QueueFeatures;
-    dataBytes?: number;
-    base?: bigint;
-    shared?: boolean;
-    buffer?: ArrayBuffer | SharedArrayBuffer;
-  } = {},
-): PackedRig {
+export function packedRig(opts: RigOptions = {}): PackedRig {
   const size = opts.size ?? 8;
-  const base = opts.base ?? 0x10000n;
   const ring = packedLayout(size);
-  const ringBytes = Math.ceil(ring.totalBytes / 4096) * 4096;
-  const dataBytes = opts.dataBytes ?? 65536;
-  const total = ringBytes + dataBytes;
-  const buffer = opts.buffer ?? (opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
-  const memory = new GuestMemory([{ guestAddress: base, size: total, buffer }]);
+  const m = rigMemory(ring.totalBytes, opts);
+  const { memory, base } = m;
   const addresses = {
     descRing: base + BigInt(ring.descRing),
     driverEvent: base + BigInt(ring.driverEvent),
@@ -117,18 +109,11 @@ export function packedRig(
   };
   const features = opts.features ?? {};
   return {
-    memory,
-    buffer,
-    bytes: new Uint8Array(buffer),
-    view: new DataView(buffer),
-    base,
+    ...m,
     size,
-    data: base + BigInt(ringBytes),
-    dataBytes,
     addresses,
     driver: new PackedDriverQueue({ memory, size, addresses, features }),
     device: new PackedDeviceQueue({ memory, size, addresses, features }),
-    off: (addr) => Number(BigInt(addr) - base),
   };
 }
 
