@@ -4,6 +4,7 @@
 import { memfdCreate, mmap } from '@vipc/shm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DescriptorChain } from './descriptor-chain.js';
 import { VringError } from './errors.js';
 import { GuestMemory } from './guest-memory.js';
 import { PackedDeviceQueue } from './packed-device-queue.js';
@@ -202,6 +203,57 @@ function contained(fn: () => void) {
   }
 }
 
+/**
+ * Pops `q` until it is empty or broken (at most `limit` + 1 times), each
+ * violation contained; every chain's views lie inside guest memory, and `use`
+ * completes it. Then publishes what was used.
+ */
+function drainDevice(
+  q: SplitDeviceQueue | PackedDeviceQueue,
+  memory: GuestMemory,
+  limit: number,
+  use: (c: DescriptorChain) => void,
+) {
+  for (let i = 0; i <= limit && q.broken === null; i++) {
+    let empty = false;
+    contained(() => {
+      const c = q.pop();
+      if (c === null) {
+        empty = true;
+        return;
+      }
+      stats.chains++;
+      expect(viewsInside(memory, [...c.readable, ...c.writable])).toBe(true);
+      use(c);
+    });
+    if (empty) break;
+  }
+  contained(() => q.publishUsed());
+}
+
+/**
+ * Pops used buffers from `q` until none is left or it is broken (at most
+ * `limit` + 1 times), each violation contained: none is longer than the 4
+ * bytes each chain had, none is returned twice.
+ */
+function drainUsed(q: SplitDriverQueue | PackedDriverQueue, limit: number) {
+  const seen = new Set<unknown>();
+  for (let i = 0; i <= limit && q.broken === null; i++) {
+    let empty = false;
+    contained(() => {
+      const u = q.popUsed();
+      if (u === null) {
+        empty = true;
+        return;
+      }
+      expect(u.len).toBeLessThanOrEqual(4);
+      expect(seen.has(u.token)).toBe(false); // never returned twice
+      seen.add(u.token);
+    });
+    if (empty) break;
+  }
+}
+
 function writeSplitDesc(v: DataView, at: number, d: Desc) {
   v.setBigUint64(at, d.addr, true);
   v.setUint32(at + 8, d.len, true);
@@ -261,23 +313,11 @@ describe('property: arbitrary ring contents never crash, hang or escape guest me
             },
             features: { indirect, eventIdx },
           });
-          for (let i = 0; i <= size + 1 && q.broken === null; i++) {
-            let empty = false;
-            contained(() => {
-              const c = q.pop();
-              if (c === null) {
-                empty = true;
-                return;
-              }
-              stats.chains++;
-              expect(viewsInside(g.memory, [...c.readable, ...c.writable])).toBe(true);
-              expect(c.read().length).toBe(Math.min(c.readableLength, c.readableLength));
-              c.write(new Uint8Array(64).fill(1));
-              q.addUsed(c.head, 1);
-            });
-            if (empty) break;
-          }
-          contained(() => q.publishUsed());
+          drainDevice(q, g.memory, size + 1, (c) => {
+            expect(c.read().length).toBe(Math.min(c.readableLength, c.readableLength));
+            c.write(new Uint8Array(64).fill(1));
+            q.addUsed(c.head, 1);
+          });
         },
       ),
       { numRuns: 2000 },
@@ -318,21 +358,9 @@ describe('property: arbitrary ring contents never crash, hang or escape guest me
             },
             features: { indirect, eventIdx },
           });
-          for (let i = 0; i <= n + 1 && q.broken === null; i++) {
-            let empty = false;
-            contained(() => {
-              const c = q.pop();
-              if (c === null) {
-                empty = true;
-                return;
-              }
-              stats.chains++;
-              expect(viewsInside(g.memory, [...c.readable, ...c.writable])).toBe(true);
-              q.addUsed(c.head, 0);
-            });
-            if (empty) break;
-          }
-          contained(() => q.publishUsed());
+          drainDevice(q, g.memory, n + 1, (c) => {
+            q.addUsed(c.head, 0);
+          });
         },
       ),
       { numRuns: 2000 },
@@ -378,21 +406,7 @@ describe('property: arbitrary ring contents never crash, hang or escape guest me
             g.view.setUint32(l.usedRing + 8 + 8 * i, e.len, true);
           });
           g.view.setUint16(l.usedRing + 2, idx, true);
-          const seen = new Set<unknown>();
-          for (let i = 0; i <= size + 1 && q.broken === null; i++) {
-            let empty = false;
-            contained(() => {
-              const u = q.popUsed();
-              if (u === null) {
-                empty = true;
-                return;
-              }
-              expect(u.len).toBeLessThanOrEqual(4);
-              expect(seen.has(u.token)).toBe(false); // never returned twice
-              seen.add(u.token);
-            });
-            if (empty) break;
-          }
+          drainUsed(q, size + 1);
           expect(q.freeCount() + q.inFlight()).toBe(size);
         },
       ),
@@ -431,21 +445,7 @@ describe('property: arbitrary ring contents never crash, hang or escape guest me
               len: d.len & 7,
             });
           });
-          const seen = new Set<unknown>();
-          for (let i = 0; i <= n + 1 && q.broken === null; i++) {
-            let empty = false;
-            contained(() => {
-              const u = q.popUsed();
-              if (u === null) {
-                empty = true;
-                return;
-              }
-              expect(u.len).toBeLessThanOrEqual(4);
-              expect(seen.has(u.token)).toBe(false);
-              seen.add(u.token);
-            });
-            if (empty) break;
-          }
+          drainUsed(q, n + 1);
           expect(q.freeCount()).toBeLessThanOrEqual(n);
         },
       ),
