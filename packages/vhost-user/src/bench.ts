@@ -6,7 +6,8 @@
  *
  *  - vipc -> vipc: a vipc front-end (VirtioNetDriver, child process) into a
  *    vipc back-end (VirtioNetDevice, this process);
- *  - testpmd -> vipc: DPDK testpmd net_virtio_user txonly into a vipc back-end;
+ *  - testpmd -> vipc: DPDK testpmd net_virtio_user txonly into a vipc back-end,
+ *    measured twice per round: frames read as views, and copied out ("copy");
  *  - testpmd -> testpmd: net_virtio_user txonly into testpmd's own vhost PMD
  *    (net_vhost, rxonly).
  *
@@ -15,10 +16,11 @@
  * up, measured at the receiver (frames it took over the window: our count, or
  * testpmd's RX-packets) and stopped, so the idle pairs
  * neither send nor spin (event-mode back-ends sleep on their eventfds).
- * The ratio testpmd->vipc / testpmd->testpmd is the issue's target (>= 50 %).
+ * The ratio testpmd->vipc / testpmd->testpmd is the issue's target (>= 50 %),
+ * reported for both vipc receiver variants.
  *
  * Options: --rounds=N (5), --seconds=S measured per pair and round (3),
- * --warmup=S (1), --mode=event|poll for the vipc back-ends (event), --no-pin.
+ * --warmup=S (0.5), --mode=event|poll for the vipc back-ends (event), --no-pin.
  */
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -150,6 +152,7 @@ function median(xs: number[]): number {
 }
 
 const mpps = (pps: number): string => (pps / 1e6).toFixed(2);
+const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
 
 const USAGE = 'usage: bench [--rounds=N] [--seconds=S] [--warmup=S] [--mode=event|poll] [--no-pin]';
 
@@ -160,7 +163,7 @@ function parseOptions() {
     options: {
       rounds: { type: 'string', default: '5' },
       seconds: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '1' },
+      warmup: { type: 'string', default: '0.5' },
       mode: { type: 'string', default: 'event' },
       'no-pin': { type: 'boolean', default: false },
     },
@@ -233,13 +236,17 @@ async function main(): Promise<number> {
       return b;
     };
 
-    // The vipc receivers copy every frame out of guest memory, as testpmd's vhost PMD
-    // copies each one into an mbuf (the device itself would hand out a view).
+    // A vipc receiver gets each frame as a view into guest memory and reads its first
+    // byte; in the "copy" slot it copies every frame out, as testpmd's vhost PMD copies
+    // each one into an mbuf.
     const scratch = new Uint8Array(65536);
+    let copy = false;
+    let sink = 0;
     const receiver = (): VirtioNetDevice =>
       new VirtioNetDevice({
         onFrame: (f) => {
-          scratch.set(f);
+          if (copy) scratch.set(f);
+          else sink ^= f[0]!;
         },
       });
 
@@ -337,6 +344,18 @@ async function main(): Promise<number> {
         },
       },
       {
+        name: 'testpmd -> vipc (copy)',
+        start: async () => {
+          copy = true;
+          await tpB.command('start');
+        },
+        count: () => devB.stats.received,
+        stop: async () => {
+          await tpB.command('stop');
+          copy = false;
+        },
+      },
+      {
         name: 'testpmd -> testpmd',
         start: async () => {
           await tpCrx.command('start');
@@ -371,33 +390,42 @@ async function main(): Promise<number> {
         results[i]!.push(pps);
       }
       process.stdout.write(
-        `round ${r + 1}: ${pairs.map((p, i) => `${p.name} ${mpps(results[i]![r]!)} Mpps`).join(', ')} (its own Rx-pps: ${mpps(lastRxPps)}), ratio ${((100 * results[1]![r]!) / results[2]![r]!).toFixed(0)} %\n`,
+        `round ${r + 1}: ${pairs.map((p, i) => `${p.name} ${mpps(results[i]![r]!)} Mpps`).join(', ')} (its own Rx-pps: ${mpps(lastRxPps)}), ratios ${pct(results[1]![r]! / results[3]![r]!)}, ${pct(results[2]![r]! / results[3]![r]!)}\n`,
       );
     }
+    void sink;
     const load1 = loadavg();
-    const ratios = results[1]!.map((x, r) => x / results[2]![r]!);
+    const ratios = results[1]!.map((x, r) => x / results[3]![r]!);
+    const copyRatios = results[2]!.map((x, r) => x / results[3]![r]!);
     const row = (cells: string[]): string => `| ${cells.join(' | ')} |\n`;
-    let table = row(['round', ...pairs.map((p) => `${p.name} (Mpps)`), 'testpmd->vipc / testpmd->testpmd']);
-    table += row(['---', ...pairs.map(() => '---:'), '---:']);
+    let table = row([
+      'round',
+      ...pairs.map((p) => `${p.name} (Mpps)`),
+      'testpmd->vipc / testpmd->testpmd',
+      '(copy) / testpmd->testpmd',
+    ]);
+    table += row(['---', ...pairs.map(() => '---:'), '---:', '---:']);
     for (let r = 0; r < rounds; r++) {
       table += row([
         String(r + 1),
         ...pairs.map((_, i) => mpps(results[i]![r]!)),
-        `${(100 * ratios[r]!).toFixed(0)} %`,
+        pct(ratios[r]!),
+        pct(copyRatios[r]!),
       ]);
     }
     table += row([
       'median',
       ...pairs.map((_, i) => mpps(median(results[i]!))),
-      `${(100 * median(ratios)).toFixed(0)} %`,
+      pct(median(ratios)),
+      pct(median(copyRatios)),
     ]);
     process.stdout.write(`\n${table}\n`);
     process.stdout.write(
       `load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${load1.map((x) => x.toFixed(2)).join(' ')}; ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
     );
-    const ok = median(ratios) >= 0.5;
+    const verdict = (x: number): string => (x >= 0.5 ? 'met' : 'NOT met');
     process.stdout.write(
-      `target (testpmd->vipc >= 50 % of testpmd->testpmd, median of rounds): ${ok ? 'met' : 'NOT met'}\n`,
+      `target (testpmd->vipc >= 50 % of testpmd->testpmd, median of the same-round ratios): ${verdict(median(ratios))}; with the copy: ${verdict(median(copyRatios))}\n`,
     );
     return 0;
   } finally {
