@@ -10,7 +10,7 @@ import {
 } from './defs.js';
 import type { VringError } from './errors.js';
 import { PackedDeviceQueue } from './packed-device-queue.js';
-import { catchCode, type PackedRig, packedRig } from './test-rig.js';
+import { addTwoChains, catchCode, type PackedRig, packedRig } from './test-rig.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -385,15 +385,7 @@ describe('packed device side: what the driver wrote', () => {
 describe('packed driver side: what the device wrote', () => {
   function withTwo() {
     const r = packedRig({ size: 4 });
-    r.driver.add(
-      [
-        { addr: r.data, len: 4 },
-        { addr: r.data + 64n, len: 16, writable: true },
-      ],
-      'a',
-    );
-    r.driver.add([{ addr: r.data, len: 4 }], 'b');
-    r.driver.publish();
+    addTwoChains(r, 16);
     const d = r.off(r.addresses.descRing);
     return {
       r,

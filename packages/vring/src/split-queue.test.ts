@@ -4,7 +4,7 @@ import { vringNeedEvent } from './notification.js';
 import { stateToVringBase, vringBaseToState } from './queue-state.js';
 import { SplitDeviceQueue } from './split-device-queue.js';
 import { SplitDriverQueue } from './split-driver-queue.js';
-import { catchCode, packedRig, splitRig } from './test-rig.js';
+import { addTwoChains, catchCode, packedRig, splitRig } from './test-rig.js';
 
 const enc = new TextEncoder();
 
@@ -331,15 +331,7 @@ describe('unmapped memory (detached ArrayBuffers)', () => {
 
   it('a chain whose mapping was closed fails with MEMORY_UNMAPPED; the queue follows the new mapping', () => {
     const r = splitRig({ size: 4 });
-    r.driver.add(
-      [
-        { addr: r.data, len: 4 },
-        { addr: r.data + 64n, len: 4, writable: true },
-      ],
-      'a',
-    );
-    r.driver.add([{ addr: r.data, len: 4 }], 'b');
-    r.driver.publish();
+    addTwoChains(r, 4);
     const c = r.device.pop()!;
     const copy = r.buffer.slice(0);
     r.memory.replace([{ guestAddress: r.base, size: copy.byteLength, buffer: copy }]);

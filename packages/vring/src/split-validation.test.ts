@@ -11,7 +11,7 @@ import { GuestMemory } from './guest-memory.js';
 import { SplitDeviceQueue } from './split-device-queue.js';
 import { SplitDriverQueue } from './split-driver-queue.js';
 import { splitLayout } from './split-layout.js';
-import { catchCode, type SplitRig, splitRig } from './test-rig.js';
+import { addTwoChains, catchCode, type SplitRig, splitRig } from './test-rig.js';
 
 /** A hostile driver: writes ring bytes directly. */
 function hostile(r: SplitRig) {
@@ -378,15 +378,7 @@ describe('device side: what the driver wrote (split)', () => {
 describe('driver side: what the device wrote (split)', () => {
   function rigWithTwoInFlight() {
     const r = splitRig({ size: 8 });
-    r.driver.add(
-      [
-        { addr: r.data, len: 4 },
-        { addr: r.data + 64n, len: 16, writable: true },
-      ],
-      'a',
-    );
-    r.driver.add([{ addr: r.data, len: 4 }], 'b');
-    r.driver.publish();
+    addTwoChains(r, 16);
     const u = r.off(r.addresses.usedRing);
     return {
       r,

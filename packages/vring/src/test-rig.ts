@@ -117,6 +117,22 @@ export function packedRig(opts: RigOptions = {}): PackedRig {
   };
 }
 
+/**
+ * Adds and publishes two chains: 'a' (4 readable bytes at `data`, then
+ * `writable` device-writable bytes at `data` + 64) and 'b' (4 readable bytes at `data`).
+ */
+export function addTwoChains(r: SplitRig | PackedRig, writable: number): void {
+  r.driver.add(
+    [
+      { addr: r.data, len: 4 },
+      { addr: r.data + 64n, len: writable, writable: true },
+    ],
+    'a',
+  );
+  r.driver.add([{ addr: r.data, len: 4 }], 'b');
+  r.driver.publish();
+}
+
 /** Every view of a chain lies inside one region of `memory` (not just inside its buffer). */
 export function viewsInside(memory: GuestMemory, views: Uint8Array[]): boolean {
   return views.every((v) =>
