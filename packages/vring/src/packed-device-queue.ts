@@ -93,7 +93,7 @@ export class PackedDeviceQueue {
 
   #refresh(): void {
     const life = this.#life;
-    life.enter();
+    if (life.gen !== this.memory.generation) life.resync();
     life.checkMapped(this.#desc32, this.#driverEvent, this.#deviceEvent);
   }
 

@@ -85,7 +85,7 @@ export class SplitDeviceQueue {
 
   #refresh(): void {
     const life = this.#life;
-    life.enter();
+    if (life.gen !== this.memory.generation) life.resync();
     life.checkMapped(this.#desc, this.#avail, this.#used16);
   }
 

@@ -215,7 +215,7 @@ export class SplitDriverQueue {
 
   #refresh(): void {
     const life = this.#life;
-    life.enter();
+    if (life.gen !== this.memory.generation) life.resync();
     life.checkMapped(this.#desc, this.#avail, this.#used16);
   }
 
