@@ -14,7 +14,7 @@ import { SplitDeviceQueue } from './split-device-queue.js';
 import type { DriverBuffer } from './split-driver-queue.js';
 import { SplitDriverQueue } from './split-driver-queue.js';
 import { splitLayout } from './split-layout.js';
-import { packedRig, splitRig, viewsInside } from './test-rig.js';
+import { packedRig, packedRingAt, splitRig, splitRingAt, viewsInside } from './test-rig.js';
 
 const chainArb = fc.record({
   readable: fc.array(fc.uint8Array({ minLength: 0, maxLength: 40 }), { minLength: 0, maxLength: 3 }),
@@ -306,11 +306,7 @@ describe('property: arbitrary ring contents never crash, hang or escape guest me
           const q = new SplitDeviceQueue({
             memory: g.memory,
             size,
-            addresses: {
-              descTable: g.base,
-              availRing: g.base + BigInt(l.availRing),
-              usedRing: g.base + BigInt(l.usedRing),
-            },
+            addresses: splitRingAt(g.base, l),
             features: { indirect, eventIdx },
           });
           drainDevice(q, g.memory, size + 1, (c) => {
@@ -351,11 +347,7 @@ describe('property: arbitrary ring contents never crash, hang or escape guest me
           const q = new PackedDeviceQueue({
             memory: g.memory,
             size: n,
-            addresses: {
-              descRing: g.base,
-              driverEvent: g.base + BigInt(l.driverEvent),
-              deviceEvent: g.base + BigInt(l.deviceEvent),
-            },
+            addresses: packedRingAt(g.base, l),
             features: { indirect, eventIdx },
           });
           drainDevice(q, g.memory, n + 1, (c) => {
@@ -392,11 +384,7 @@ describe('property: arbitrary ring contents never crash, hang or escape guest me
           const q = new SplitDriverQueue({
             memory: g.memory,
             size,
-            addresses: {
-              descTable: g.base,
-              availRing: g.base + BigInt(l.availRing),
-              usedRing: g.base + BigInt(l.usedRing),
-            },
+            addresses: splitRingAt(g.base, l),
             features: { inOrder },
           });
           for (let i = 0; i < inflight; i++) q.add([{ addr: g.base, len: 4, writable: true }], i);
@@ -429,11 +417,7 @@ describe('property: arbitrary ring contents never crash, hang or escape guest me
           const q = new PackedDriverQueue({
             memory: g.memory,
             size: n,
-            addresses: {
-              descRing: g.base,
-              driverEvent: g.base + BigInt(l.driverEvent),
-              deviceEvent: g.base + BigInt(l.deviceEvent),
-            },
+            addresses: packedRingAt(g.base, l),
             features: { inOrder },
           });
           for (let i = 0; i < Math.min(k, n); i++) q.add([{ addr: g.base, len: 4, writable: true }], i);

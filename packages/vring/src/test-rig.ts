@@ -52,6 +52,30 @@ function rigMemory(ringTotalBytes: number, opts: RigOptions): RigMemory {
   };
 }
 
+/** Guest addresses of a split ring laid out as `ring` from `base`. */
+export function splitRingAt(
+  base: bigint,
+  ring: ReturnType<typeof splitLayout>,
+): { descTable: bigint; availRing: bigint; usedRing: bigint } {
+  return {
+    descTable: base + BigInt(ring.descTable),
+    availRing: base + BigInt(ring.availRing),
+    usedRing: base + BigInt(ring.usedRing),
+  };
+}
+
+/** Guest addresses of a packed ring laid out as `ring` from `base`. */
+export function packedRingAt(
+  base: bigint,
+  ring: ReturnType<typeof packedLayout>,
+): { descRing: bigint; driverEvent: bigint; deviceEvent: bigint } {
+  return {
+    descRing: base + BigInt(ring.descRing),
+    driverEvent: base + BigInt(ring.driverEvent),
+    deviceEvent: base + BigInt(ring.deviceEvent),
+  };
+}
+
 export interface SplitRig extends RigMemory {
   ring: ReturnType<typeof splitLayout>;
   addresses: { descTable: bigint; availRing: bigint; usedRing: bigint };
@@ -64,11 +88,7 @@ export function splitRig(opts: RigOptions = {}): SplitRig {
   const ring = splitLayout(size);
   const m = rigMemory(ring.totalBytes, opts);
   const { memory, base } = m;
-  const addresses = {
-    descTable: base + BigInt(ring.descTable),
-    availRing: base + BigInt(ring.availRing),
-    usedRing: base + BigInt(ring.usedRing),
-  };
+  const addresses = splitRingAt(base, ring);
   const features = opts.features ?? {};
   return {
     ...m,
@@ -102,11 +122,7 @@ export function packedRig(opts: RigOptions = {}): PackedRig {
   const ring = packedLayout(size);
   const m = rigMemory(ring.totalBytes, opts);
   const { memory, base } = m;
-  const addresses = {
-    descRing: base + BigInt(ring.descRing),
-    driverEvent: base + BigInt(ring.driverEvent),
-    deviceEvent: base + BigInt(ring.deviceEvent),
-  };
+  const addresses = packedRingAt(base, ring);
   const features = opts.features ?? {};
   return {
     ...m,
