@@ -68,6 +68,8 @@ export class PackedDeviceQueue {
   #notify = true;
   #eventWritten = -1;
   readonly #life: QueueLifecycle;
+  /** memory.generation of the ring views (set by #life; matches none once broken). */
+  #gen = -1;
 
   constructor(opts: PackedQueueOptions) {
     assertLittleEndian();
@@ -78,7 +80,13 @@ export class PackedDeviceQueue {
     this.addresses = Object.freeze(packedAddresses(opts.addresses));
     this.#inflight = new Uint8Array(opts.size);
     this.#chainDescs = new Uint16Array(opts.size);
-    this.#life = new QueueLifecycle(opts.memory, () => this.#map());
+    this.#life = new QueueLifecycle(
+      opts.memory,
+      () => this.#map(),
+      (gen) => {
+        this.#gen = gen;
+      },
+    );
     this.#life.map();
     if (opts.state) this.setState(opts.state);
   }
@@ -92,9 +100,9 @@ export class PackedDeviceQueue {
   }
 
   #refresh(): void {
-    const life = this.#life;
-    if (life.gen !== this.memory.generation) life.resync();
-    life.checkMapped(this.#desc32, this.#driverEvent, this.#deviceEvent);
+    if (this.#gen !== this.memory.generation) this.#life.resync();
+    if (this.#desc32.length === 0 || this.#driverEvent.length === 0 || this.#deviceEvent.length === 0)
+      this.#life.unmapped();
   }
 
   get broken(): VringError | null {
@@ -309,7 +317,7 @@ export class PackedDeviceQueue {
       reuse,
       id,
       count,
-      this.#life.gen,
+      this.#gen,
       bytes,
       spans,
       this.#wSegments,

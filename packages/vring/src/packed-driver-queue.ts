@@ -66,6 +66,8 @@ export class PackedDriverQueue {
   #callbacks = true;
   #eventWritten = -1;
   readonly #life: QueueLifecycle;
+  /** memory.generation of the ring views (set by #life; matches none once broken). */
+  #gen = -1;
   #scratch = new CheckedBuffers();
 
   constructor(opts: PackedQueueOptions) {
@@ -84,7 +86,13 @@ export class PackedDriverQueue {
     this.#tokens = new Array<unknown>(n).fill(undefined);
     this.#fifo = new Uint16Array(n);
     this.#initIds();
-    this.#life = new QueueLifecycle(opts.memory, () => this.#map());
+    this.#life = new QueueLifecycle(
+      opts.memory,
+      () => this.#map(),
+      (gen) => {
+        this.#gen = gen;
+      },
+    );
     this.#life.map();
     if (opts.state) {
       const s = opts.state;
@@ -128,9 +136,9 @@ export class PackedDriverQueue {
   }
 
   #refresh(): void {
-    const life = this.#life;
-    if (life.gen !== this.memory.generation) life.resync();
-    life.checkMapped(this.#desc32, this.#driverEvent, this.#deviceEvent);
+    if (this.#gen !== this.memory.generation) this.#life.resync();
+    if (this.#desc32.length === 0 || this.#driverEvent.length === 0 || this.#deviceEvent.length === 0)
+      this.#life.unmapped();
   }
 
   get broken(): VringError | null {

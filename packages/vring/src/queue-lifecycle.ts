@@ -10,36 +10,41 @@ const BROKEN = -2;
  * rule the peer broke sticks until reset()), and the memory generation the ring
  * views were made for (memory.replace() remaps them; a mapping closed under
  * them breaks the queue). One class for all queues, so its call sites stay
- * monomorphic; the queue keeps its views in its own fields.
+ * monomorphic; the queue keeps its views and the generation they belong to in
+ * its own fields (set through `setGen`), so its hot path reads nothing here.
  *
- * The check at the start of every ring access is one compare in the queue:
- * `if (life.gen !== this.memory.generation) life.resync();` (a broken queue's
- * `gen` matches no generation, so the same compare catches it), then
- * checkMapped() on the queue's views.
+ * The check at the start of every ring access is, in the queue:
+ * `if (this.#gen !== this.memory.generation) this.#life.resync();` (a broken
+ * queue's gen matches no generation, so the same compare catches it), then
+ * `if (<a view is empty>) this.#life.unmapped();`.
  */
 export class QueueLifecycle {
   /** The error that broke the queue, or null. */
   broken: VringError | null = null;
-  /** memory.generation the ring views belong to (-1: remap at the next use; BROKEN once broken). */
-  gen = -1;
   readonly #memory: GuestMemory;
   readonly #map: () => void;
+  readonly #setGen: (gen: number) => void;
 
-  /** `map` makes the queue's ring views from the current region table (throws a VringError if it cannot). */
-  constructor(memory: GuestMemory, map: () => void) {
+  /**
+   * `map` makes the queue's ring views from the current region table (throws a
+   * VringError if it cannot); `setGen` stores the memory generation they belong
+   * to (-1: remap at the next use; BROKEN once broken) in the queue.
+   */
+  constructor(memory: GuestMemory, map: () => void, setGen: (gen: number) => void) {
     this.#memory = memory;
     this.#map = map;
+    this.#setGen = setGen;
   }
 
   /** Maps the rings now; errors propagate without breaking the queue (the constructor's case). */
   map(): void {
     const gen = this.#memory.generation;
     this.#map();
-    this.gen = gen;
+    this.#setGen(gen);
   }
 
   /**
-   * The slow path of the check, when `gen` is not the memory's generation:
+   * The slow path of the check, when the queue's gen is not the memory's generation:
    * throws QUEUE_BROKEN once broken; else remaps (a failure breaks the queue).
    */
   resync(): void {
@@ -55,13 +60,11 @@ export class QueueLifecycle {
   }
 
   /**
-   * After the generation check: a zero-length view means the mapping under the
-   * ring was closed (ArrayBuffer detached); that breaks the queue with MEMORY_UNMAPPED.
+   * After the generation check, when a ring view is zero-length: the mapping
+   * under the ring was closed (ArrayBuffer detached); breaks the queue with MEMORY_UNMAPPED.
    */
-  checkMapped(a: Uint32Array, b: Uint16Array, c: Uint16Array): void {
-    if (a.length === 0 || b.length === 0 || c.length === 0) {
-      this.breakWith(new VringError('MEMORY_UNMAPPED', 'the memory holding the ring was unmapped'));
-    }
+  unmapped(): never {
+    this.breakWith(new VringError('MEMORY_UNMAPPED', 'the memory holding the ring was unmapped'));
   }
 
   /** Breaks the queue with a new error `code: message` and throws it. */
@@ -72,14 +75,14 @@ export class QueueLifecycle {
   /** Breaks the queue with `err` and throws it. */
   breakWith(err: VringError): never {
     this.broken = err;
-    this.gen = BROKEN;
+    this.#setGen(BROKEN);
     throw err;
   }
 
   /** Not broken, and the rings are remapped at the next use. */
   reset(): void {
     this.broken = null;
-    this.gen = -1;
+    this.#setGen(-1);
   }
 }
 

@@ -60,6 +60,8 @@ export class SplitDeviceQueue {
   #notify = true;
   #availEventWritten = -1;
   readonly #life: QueueLifecycle;
+  /** memory.generation of the ring views (set by #life; matches none once broken). */
+  #gen = -1;
 
   constructor(opts: SplitQueueOptions) {
     assertLittleEndian();
@@ -70,7 +72,13 @@ export class SplitDeviceQueue {
     this.features = frozenFeatures(opts.features);
     this.addresses = Object.freeze(splitAddresses(opts.addresses));
     this.#inflight = new Uint8Array(opts.size);
-    this.#life = new QueueLifecycle(opts.memory, () => this.#mapRings());
+    this.#life = new QueueLifecycle(
+      opts.memory,
+      () => this.#mapRings(),
+      (gen) => {
+        this.#gen = gen;
+      },
+    );
     this.#life.map();
     if (opts.state) this.setState(opts.state);
   }
@@ -84,9 +92,9 @@ export class SplitDeviceQueue {
   }
 
   #refresh(): void {
-    const life = this.#life;
-    if (life.gen !== this.memory.generation) life.resync();
-    life.checkMapped(this.#desc, this.#avail, this.#used16);
+    if (this.#gen !== this.memory.generation) this.#life.resync();
+    if (this.#desc.length === 0 || this.#avail.length === 0 || this.#used16.length === 0)
+      this.#life.unmapped();
   }
 
   /** The first violation found, or null. A broken queue is never processed again (until reset()). */
@@ -276,7 +284,7 @@ export class SplitDeviceQueue {
 
       head,
       count,
-      this.#life.gen,
+      this.#gen,
       bytes,
       spans,
       segments,

@@ -164,6 +164,8 @@ export class SplitDriverQueue {
   #callbacks = true;
   #usedEventWritten = -1;
   readonly #life: QueueLifecycle;
+  /** memory.generation of the ring views (set by #life; matches none once broken). */
+  #gen = -1;
   #scratch = new CheckedBuffers();
   #usedLen = 0;
   #usedToken: unknown = undefined;
@@ -186,7 +188,13 @@ export class SplitDriverQueue {
     this.#fifo = new Uint16Array(n);
     this.#numFree = n;
     this.#initFreeList();
-    this.#life = new QueueLifecycle(opts.memory, () => this.#mapRings());
+    this.#life = new QueueLifecycle(
+      opts.memory,
+      () => this.#mapRings(),
+      (gen) => {
+        this.#gen = gen;
+      },
+    );
     this.#life.map();
     if (opts.state) this.#restore(opts.state);
   }
@@ -214,9 +222,9 @@ export class SplitDriverQueue {
   }
 
   #refresh(): void {
-    const life = this.#life;
-    if (life.gen !== this.memory.generation) life.resync();
-    life.checkMapped(this.#desc, this.#avail, this.#used16);
+    if (this.#gen !== this.memory.generation) this.#life.resync();
+    if (this.#desc.length === 0 || this.#avail.length === 0 || this.#used16.length === 0)
+      this.#life.unmapped();
   }
 
   get broken(): VringError | null {
