@@ -1,12 +1,12 @@
 import type { MessagePort } from 'node:worker_threads';
-import { cpuScope, nowNs } from '../cpu.js';
+import { nowNs } from '../cpu.js';
 import { MessageKind, type Phase, PORT_ACK_EVERY, PORT_WINDOW, PORT_WINDOW_BYTES } from '../defs.js';
 import type { EndpointContext, ReceiverEndpoint, SenderEndpoint, TransportModule } from '../endpoint-api.js';
 import { PhaseClock } from '../endpoint-api.js';
 import { BenchError } from '../errors.js';
-import { HdrHistogram } from '../hdr-histogram.js';
 import { makeMessage, ReceiverTally } from '../message.js';
 import type { SenderReport } from '../protocol.js';
+import { RoundTrips, throughputReport } from './common.js';
 
 /** Acknowledgement from B: messages received so far in the throughput phase. */
 interface Ack {
@@ -67,16 +67,7 @@ class PortSender implements SenderEndpoint {
             finished = true;
             port.off('message', onMessage);
             port.postMessage(end);
-            resolve({
-              phase: 'throughput',
-              sent,
-              measured,
-              startNs: clock.startNs,
-              endNs: clock.endNs,
-              cpuNs: clock.cpuEnd - clock.cpuStart,
-              cpuScope: cpuScope(),
-              extra: { stalls },
-            });
+            resolve(throughputReport(clock, sent, measured, { stalls }));
             return;
           }
           if (sent - acked >= window) {
@@ -107,35 +98,16 @@ class PortSender implements SenderEndpoint {
     const pingWarm = makeMessage(this.#size, MessageKind.PING_WARM);
     const ping = makeMessage(this.#size, MessageKind.PING);
     const end = makeMessage(this.#size, MessageKind.END, 'latency');
-    const histogram = new HdrHistogram();
     return new Promise((resolve, reject) => {
-      const clock = new PhaseClock(warmupMs, durationMs);
-      let sent = 0;
-      let measured = 0;
-      let replies = 0;
-      let t0 = 0;
-      let state: 0 | 1 | 2 = 0;
+      const rt = new RoundTrips(warmupMs, durationMs);
       const send = () => {
-        state = clock.tick();
+        const state = rt.begin();
         if (state === 2) {
           port.off('message', onMessage);
           port.postMessage(end);
-          resolve({
-            phase: 'latency',
-            sent,
-            measured,
-            startNs: clock.startNs,
-            endNs: clock.endNs,
-            cpuNs: clock.cpuEnd - clock.cpuStart,
-            cpuScope: cpuScope(),
-            replies,
-            histogram: histogram.snapshot(),
-          });
+          resolve(rt.report());
           return;
         }
-        sent++;
-        if (state === 1) measured++;
-        t0 = nowNs();
         port.postMessage(state === 1 ? ping : pingWarm);
       };
       const onMessage = (data: unknown) => {
@@ -145,8 +117,7 @@ class PortSender implements SenderEndpoint {
           reject(new BenchError('PROTOCOL', 'message-port reply is not a PING echo of the right size'));
           return;
         }
-        replies++;
-        if (state === 1) histogram.record(t1 - t0);
+        rt.replied(t1);
         send();
       };
       port.on('message', onMessage);

@@ -1,13 +1,13 @@
 import { constants as fsConstants, openSync } from 'node:fs';
 import net from 'node:net';
-import { cpuScope, nowNs } from '../cpu.js';
+import { nowNs } from '../cpu.js';
 import { CORK_BATCH, MessageKind, type Phase } from '../defs.js';
 import type { EndpointContext, ReceiverEndpoint, SenderEndpoint, TransportModule } from '../endpoint-api.js';
 import { PhaseClock } from '../endpoint-api.js';
 import { BenchError } from '../errors.js';
-import { HdrHistogram } from '../hdr-histogram.js';
 import { makeMessage, ReceiverTally, StreamFramer } from '../message.js';
 import type { SenderReport } from '../protocol.js';
+import { RoundTrips, throughputReport } from './common.js';
 
 interface Duplex {
   input: net.Socket;
@@ -116,16 +116,7 @@ class StreamSender implements SenderEndpoint {
           if (state === 2) {
             out.off('error', onError);
             out.write(end);
-            resolve({
-              phase: 'throughput',
-              sent,
-              measured,
-              startNs: clock.startNs,
-              endNs: clock.endNs,
-              cpuNs: clock.cpuEnd - clock.cpuStart,
-              cpuScope: cpuScope(),
-              extra: { drains },
-            });
+            resolve(throughputReport(clock, sent, measured, { drains }));
             return;
           }
           const buf = state === 1 ? measure : warm;
@@ -156,36 +147,17 @@ class StreamSender implements SenderEndpoint {
     const pingWarm = makeMessage(this.#size, MessageKind.PING_WARM);
     const ping = makeMessage(this.#size, MessageKind.PING);
     const end = makeMessage(this.#size, MessageKind.END, 'latency');
-    const histogram = new HdrHistogram();
     return new Promise((resolve, reject) => {
-      const clock = new PhaseClock(warmupMs, durationMs);
-      let sent = 0;
-      let measured = 0;
-      let replies = 0;
-      let t0 = 0;
-      let state: 0 | 1 | 2 = 0;
+      const rt = new RoundTrips(warmupMs, durationMs);
       const send = () => {
-        state = clock.tick();
+        const state = rt.begin();
         if (state === 2) {
           input.off('data', onData);
           input.off('error', reject);
           output.write(end);
-          resolve({
-            phase: 'latency',
-            sent,
-            measured,
-            startNs: clock.startNs,
-            endNs: clock.endNs,
-            cpuNs: clock.cpuEnd - clock.cpuStart,
-            cpuScope: cpuScope(),
-            replies,
-            histogram: histogram.snapshot(),
-          });
+          resolve(rt.report());
           return;
         }
-        sent++;
-        if (state === 1) measured++;
-        t0 = nowNs();
         output.write(state === 1 ? ping : pingWarm);
       };
       const framer = new StreamFramer(this.#size, (kind) => {
@@ -194,8 +166,7 @@ class StreamSender implements SenderEndpoint {
           reject(new BenchError('PROTOCOL', `reply with kind byte ${kind}, expected a PING echo`));
           return;
         }
-        replies++;
-        if (state === 1) histogram.record(t1 - t0);
+        rt.replied(t1);
         send();
       });
       const onData = (chunk: Buffer) => {

@@ -1,4 +1,4 @@
-import { cpuScope, nowNs } from '../cpu.js';
+import { nowNs } from '../cpu.js';
 import { MessageKind, type Phase } from '../defs.js';
 import type { EndpointContext, ReceiverEndpoint, SenderEndpoint, TransportModule } from '../endpoint-api.js';
 import { PhaseClock } from '../endpoint-api.js';
@@ -11,7 +11,9 @@ import {
   type DeviceQueueLike,
   type DriverQueueLike,
   loadVring,
+  type QueueOptionsLike,
 } from '../vring-api.js';
+import { latencyReport, throughputReport } from './common.js';
 
 /** A wait that makes no progress for this long means the peer is gone or the ring is wedged. */
 const STALL_LIMIT_NS = 10e9;
@@ -337,16 +339,7 @@ class VringSender implements SenderEndpoint {
       }
     }
     await this.#sendEnd('throughput');
-    return {
-      phase: 'throughput',
-      sent,
-      measured,
-      startNs: clock.startNs,
-      endNs: clock.endNs,
-      cpuNs: clock.cpuEnd - clock.cpuStart,
-      cpuScope: cpuScope(),
-      extra: { ...this.#counters(), batches },
-    };
+    return throughputReport(clock, sent, measured, { ...this.#counters(), batches });
   }
 
   async #latency(warmupMs: number, durationMs: number): Promise<SenderReport> {
@@ -395,18 +388,7 @@ class VringSender implements SenderEndpoint {
       if (state === 1) histogram.record(t1 - t0);
     }
     await this.#sendEnd('latency');
-    return {
-      phase: 'latency',
-      sent,
-      measured,
-      startNs: clock.startNs,
-      endNs: clock.endNs,
-      cpuNs: clock.cpuEnd - clock.cpuStart,
-      cpuScope: cpuScope(),
-      replies,
-      histogram: histogram.snapshot(),
-      extra: this.#counters(),
-    };
+    return latencyReport(clock, sent, measured, replies, histogram, this.#counters());
   }
 
   close(): void {
@@ -564,17 +546,22 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
   };
 }
 
+/** Either side's queue over the shared ring. */
+function queueOptions(s: Shared): QueueOptionsLike {
+  return {
+    memory: s.memory,
+    size: s.params.queueSize,
+    addresses: s.addresses,
+    features: { eventIdx: s.params.eventIdx },
+  };
+}
+
 export const vring: TransportModule = {
   async createReceiver(ctx: EndpointContext): Promise<ReceiverEndpoint> {
     const s = await openShared(ctx);
     const vr = await loadVring(s.params.layout);
     const Queue = s.params.layout === 'split' ? vr.SplitDeviceQueue : vr.PackedDeviceQueue;
-    const q = new Queue({
-      memory: s.memory,
-      size: s.params.queueSize,
-      addresses: s.addresses,
-      features: { eventIdx: s.params.eventIdx },
-    });
+    const q = new Queue(queueOptions(s));
     const stop = serve(ctx, s, q);
     return {
       close: () => {
@@ -587,12 +574,7 @@ export const vring: TransportModule = {
     const s = await openShared(ctx);
     const vr = await loadVring(s.params.layout);
     const Queue = s.params.layout === 'split' ? vr.SplitDriverQueue : vr.PackedDriverQueue;
-    const q = new Queue({
-      memory: s.memory,
-      size: s.params.queueSize,
-      addresses: s.addresses,
-      features: { eventIdx: s.params.eventIdx },
-    });
+    const q = new Queue(queueOptions(s));
     return new VringSender(s, q, ctx.spec.size);
   },
 };
