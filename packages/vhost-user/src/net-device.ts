@@ -4,7 +4,7 @@
  * driver's receiveq, with a 12-byte virtio_net_hdr and MRG_RXBUF.
  */
 import { EventEmitter } from 'node:events';
-import type { DescriptorChain } from '@vipc/vring';
+import { DescriptorChain } from '@vipc/vring';
 import {
   bit,
   hasBit,
@@ -203,13 +203,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
       if (len >= 0) {
         this.stats.received++;
         this.stats.receivedBytes += len;
-        if (handler !== undefined) {
-          const views = chain.readable;
-          const first = views[0];
-          if (views.length === 1 && first !== undefined) handler(first.subarray(hdr), pair);
-          else if (views.length === 2 && views[0]!.length === hdr) handler(views[1]!, pair);
-          else handler(chain.read().subarray(hdr), pair);
-        }
+        if (handler !== undefined) handler(frameView(chain, hdr), pair);
       }
       q.addUsed(chain.head, 0);
       if (n % 64 === 0) q.flush();
@@ -339,4 +333,31 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     if (offset + size > cfg.length) return null;
     return cfg.slice(offset, offset + size);
   }
+}
+
+/**
+ * The frame in a transmit chain (after its `hdr`-byte virtio_net_hdr) as one
+ * view, made straight from the chain's segments: a single allocation for the
+ * two layouts drivers use (header and frame in one buffer, e.g. DPDK
+ * virtio-user and Linux; or the header in a buffer of its own) instead of the
+ * `readable` array plus a view per buffer plus a sub-view. Other layouts (a
+ * frame spread over several buffers) are copied out; so is a chain whose
+ * mapping went away, which throws MEMORY_UNMAPPED there.
+ */
+function frameView(chain: DescriptorChain, hdr: number): Uint8Array {
+  const total = chain.readableLength;
+  const spans = DescriptorChain._spans(chain);
+  const bytes = DescriptorChain._bytes(chain);
+  // readable segments come first: segment 0 is readable as total > 0
+  const len0 = spans[1]!;
+  if (len0 === total) {
+    const b = bytes[0]!;
+    const o = spans[0]!;
+    if (b.length !== 0) return b.subarray(o + hdr, o + total);
+  } else if (len0 === hdr && spans[3]! === total - hdr) {
+    const b = bytes[1]!;
+    const o = spans[2]!;
+    if (b.length !== 0) return b.subarray(o, o + total - hdr);
+  }
+  return chain.read().subarray(hdr);
 }

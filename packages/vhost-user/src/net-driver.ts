@@ -14,7 +14,18 @@ import {
   VirtioNetFeature,
 } from './defs.js';
 import { VhostUserError } from './errors.js';
-import type { FrontendQueue, VhostUserFrontend } from './frontend.js';
+import type { DriverQueue, FrontendQueue, VhostUserFrontend } from './frontend.js';
+
+/**
+ * The allocation-free used-ring calls that both vring driver queues
+ * (SplitDriverQueue, PackedDriverQueue, the only rings the front-end builds)
+ * have besides DriverQueue's popUsed().
+ */
+type HotDriverQueue = DriverQueue & {
+  popUsedHead(): number;
+  readonly usedLen: number;
+  readonly usedToken: unknown;
+};
 
 export interface NetDriverOptions {
   /** Queue pair (default 0). */
@@ -116,12 +127,11 @@ export class VirtioNetDriver extends EventEmitter {
   #serviceTx(rearm = this.mode === 'event'): void {
     this.#guard(() => {
       const pool = this.frontend.pool;
-      const ring = this.tx.ring;
+      const ring = this.tx.ring as HotDriverQueue;
       for (;;) {
-        let u = ring.popUsed();
-        while (u !== null) {
-          for (const s of u.token as number[]) pool.free(s);
-          u = ring.popUsed();
+        while (ring.popUsedHead() !== -1) {
+          const slots = ring.usedToken as number[];
+          for (let i = 0; i < slots.length; i++) pool.free(slots[i]!);
         }
         if (!rearm || !ring.enableCallbacks()) break;
       }
@@ -149,14 +159,12 @@ export class VirtioNetDriver extends EventEmitter {
 
   #serviceRx(rearm = this.mode === 'event'): void {
     this.#guard(() => {
-      const ring = this.rx.ring;
+      const ring = this.rx.ring as HotDriverQueue;
       for (;;) {
         if (this.#paused) return;
-        let u = this.#paused ? null : ring.popUsed();
-        while (u !== null) {
-          this.#pendingRx.push({ slot: u.token as number, len: u.len });
+        while (!this.#paused && ring.popUsedHead() !== -1) {
+          this.#pendingRx.push({ slot: ring.usedToken as number, len: ring.usedLen });
           this.#deliver();
-          u = this.#paused ? null : ring.popUsed();
         }
         if (!rearm || !ring.enableCallbacks()) break;
       }
