@@ -343,8 +343,9 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
  * `readable` array plus a view per buffer plus a sub-view. Other layouts (a
  * frame spread over several buffers) are copied out; so is a chain whose
  * mapping went away, which throws MEMORY_UNMAPPED there.
+ * @internal exported for tests only (not re-exported by the package).
  */
-function frameView(chain: DescriptorChain, hdr: number): Uint8Array {
+export function frameView(chain: DescriptorChain, hdr: number): Uint8Array {
   const total = chain.readableLength;
   const spans = DescriptorChain._spans(chain);
   const bytes = DescriptorChain._bytes(chain);
