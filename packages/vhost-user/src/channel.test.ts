@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { anyPeer } from './connection.js';
 import { type ChannelServer, connectChannel, listenChannel } from './endpoint.js';
+import { pollUntil } from './test-support/until.js';
 
 const peer = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'peer.mjs');
 
@@ -29,17 +30,8 @@ function checksum(m: Uint8Array): number {
   return h;
 }
 
-function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+const until = (cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 5);
 
 let dir: string;
 let server: ChannelServer | undefined;

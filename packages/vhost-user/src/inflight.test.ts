@@ -8,6 +8,7 @@ import { anyPeer } from './connection.js';
 import type { BackendQueue, VirtioDevice } from './device.js';
 import { VhostUserFrontend } from './frontend.js';
 import { InflightBuffer, inflightQueueSize } from './inflight.js';
+import { pollUntil } from './test-support/until.js';
 
 describe('inflight buffer', () => {
   it('has the spec layout size and repairs a half-published batch', () => {
@@ -68,17 +69,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+const until = (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 5);
 
 describe('INFLIGHT_SHMFD across a back-end restart', () => {
   it('the restarted back-end finds the inflight chains in fetch order and completes them', async () => {

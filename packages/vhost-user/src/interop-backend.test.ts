@@ -10,6 +10,7 @@ import { VhostUserBackend } from './backend.js';
 import { anyPeer, type VhostUserListener } from './connection.js';
 import { VirtioNetDevice } from './net-device.js';
 import { accumulatedTotals, Testpmd, testpmdAvailable } from './test-support/testpmd.js';
+import { pollUntil } from './test-support/until.js';
 
 const available = testpmdAvailable();
 
@@ -31,17 +32,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
+const until = (cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 20);
 
 describe.runIf(available)('DPDK testpmd virtio-user -> vipc back-end', () => {
   for (const packed of [false, true]) {

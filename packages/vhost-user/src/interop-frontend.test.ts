@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserFrontend } from './frontend.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
 import { accumulatedTotals, Testpmd, testpmdAvailable } from './test-support/testpmd.js';
+import { pollUntil } from './test-support/until.js';
 
 const available = testpmdAvailable();
 
@@ -30,17 +31,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
+const until = (cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 10);
 
 function lastCounter(output: string, name: 'RX' | 'TX'): number {
   const all = [...output.matchAll(new RegExp(`${name}-packets:\\s*(\\d+)`, 'g'))];

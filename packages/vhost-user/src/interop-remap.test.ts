@@ -20,6 +20,7 @@ import { anyPeer, type VhostUserListener } from './connection.js';
 import type { BackendQueue, VirtioDevice } from './device.js';
 import { VirtioNetDevice } from './net-device.js';
 import { accumulatedTotals, Testpmd, testpmdAvailable } from './test-support/testpmd.js';
+import { pollUntil } from './test-support/until.js';
 
 const PAGES = 192; // 384 MiB of 2 MiB pages: testpmd with 16384 mbufs uses well under half
 
@@ -52,17 +53,8 @@ afterEach(async () => {
   if (errors.length > 0) throw errors[0];
 });
 
-function until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
+const until = (cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 20);
 
 function pool2M(): number {
   const p = hugepagePools().find((x) => x.sizeKb === 2048);

@@ -9,6 +9,7 @@ import { anyPeer, type VhostUserListener } from './connection.js';
 import { VhostUserFrontend } from './frontend.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
+import { pollUntil } from './test-support/until.js';
 
 let dir: string;
 const cleanup: (() => void)[] = [];
@@ -20,17 +21,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-export function until(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+export const until = (cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 5);
 
 async function pair(
   opts: { packed?: boolean; mode?: 'event' | 'poll'; disabledTx?: 'hold' | 'discard' } = {},

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Connection } from './connection.js';
 import { VhostUserFrontend } from './frontend.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
+import { pollUntil } from './test-support/until.js';
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
 
@@ -45,17 +46,8 @@ function run(
   return { proc, out: () => out, err: () => err, exit };
 }
 
-function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
+const until = (cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 10);
 
 async function echoRoundTrip(fe: VhostUserFrontend): Promise<void> {
   const driver = new VirtioNetDriver(fe);

@@ -16,6 +16,7 @@ import { bit, ProtocolFeature as P, FrontendRequest as R, VirtioFeature } from '
 import type { VhostUserError, VhostUserErrorCode } from './errors.js';
 import type { PayloadBodies, PayloadKind } from './messages.js';
 import { VirtioNetDevice } from './net-device.js';
+import { pollUntil } from './test-support/until.js';
 
 let dir: string;
 let sock: string;
@@ -52,17 +53,8 @@ afterEach(async () => {
   await waitFor(() => openFdCount() === fdsBefore, `fds back to ${fdsBefore} (now ${openFdCount()})`);
 });
 
-function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+const waitFor = (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 5);
 
 async function open(): Promise<Connection> {
   conn?.close();

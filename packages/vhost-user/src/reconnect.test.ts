@@ -12,6 +12,7 @@ import { anyPeer } from './connection.js';
 import { VhostUserFrontend } from './frontend.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
+import { pollUntil } from './test-support/until.js';
 
 let dir: string;
 const cleanup: (() => void)[] = [];
@@ -23,17 +24,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function until(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+const until = (cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 5);
 
 function msg(i: number): Uint8Array {
   const m = new Uint8Array(32 + (i % 200));

@@ -15,6 +15,7 @@ import type { VhostUserError } from './errors.js';
 import { VhostUserFrontend } from './frontend.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
+import { pollUntil } from './test-support/until.js';
 
 let dir: string;
 let sock: string;
@@ -40,17 +41,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+const until = (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 5);
 
 async function frontend(): Promise<VhostUserFrontend> {
   const fe = await VhostUserFrontend.connect(sock, {

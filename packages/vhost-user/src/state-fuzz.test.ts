@@ -16,6 +16,7 @@ import { VhostUserFrontend } from './frontend.js';
 import { FRONTEND_SCHEMAS, type MessageSchema, type PayloadBodies, type PayloadKind } from './messages.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES } from './net-driver.js';
+import { pollUntil } from './test-support/until.js';
 
 let dir: string;
 let listener: VhostUserListener;
@@ -29,17 +30,8 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 2);
-    };
-    tick();
-  });
-}
+const until = (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 2);
 
 const small = fc.oneof(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 0xffffffff }));
 const u64 = fc.oneof(
