@@ -5,6 +5,12 @@ import { VringError } from './errors.js';
  * zero-copy views into guest memory (device-readable ones first), plus
  * copy-in/copy-out helpers. The views stay valid across a memory remap (they
  * keep the buffers they were made from).
+ *
+ * Two ways to reach the buffers without copying: `readable` / `writable`
+ * (arrays of subarrays, made on first access) and the allocation-free segment
+ * accessors (`segmentCount`, `readableCount`, `segmentBytes(i)`,
+ * `segmentOffset(i)`, `segmentLength(i)`, `segmentWritable(i)`) for hot paths.
+ * Both alias guest memory that the peer shares.
  */
 export class DescriptorChain {
   #head: number;
@@ -95,7 +101,10 @@ export class DescriptorChain {
     return reuse;
   }
 
-  /** @internal The segment arrays of a chain (for a walk that reuses it). */
+  /**
+   * @internal The segment arrays of a chain, for the queues' walk that refills
+   * it (users read segments through segmentBytes() and the other accessors).
+   */
   static _bytes(c: DescriptorChain): Uint8Array[] {
     return c.#bytes;
   }
@@ -121,6 +130,69 @@ export class DescriptorChain {
   }
   get writableLength(): number {
     return this.#writableLength;
+  }
+
+  // ------------------------------------------------------------------ segment views
+  //
+  // Allocation-free access to the chain's buffers ("segments"): for segment i,
+  // the bytes of the whole guest-memory region it lies in, plus its offset and
+  // length there. Nothing is allocated, unlike `readable` / `writable`, which
+  // make one subarray per buffer.
+
+  /** Buffers in the chain (after indirect tables are followed): device-readable ones first. */
+  get segmentCount(): number {
+    return this.#segments;
+  }
+
+  /** Device-readable buffers: segments `0 .. readableCount - 1`; the rest are device-writable. */
+  get readableCount(): number {
+    return this.#nReadable;
+  }
+
+  /**
+   * The bytes of the whole guest-memory region that segment `i` lies in; the
+   * segment is `segmentBytes(i)[segmentOffset(i) .. segmentOffset(i) + segmentLength(i)]`
+   * (bounds checked by the queue when it took the chain).
+   *
+   * This aliases guest memory, the peer's memory too: writes to it go straight
+   * to the peer, and the peer can change it at any moment, so read what you
+   * validate once (copy it first when a check and a use must see the same
+   * bytes). Touch only the segment's span, and only until the chain is handed
+   * back (addUsed) or reused by `pop(reuse)`. After a memory remap the array
+   * still refers to the old mapping; once that mapping is unmapped (its
+   * ArrayBuffer detached) this throws MEMORY_UNMAPPED.
+   */
+  segmentBytes(i: number): Uint8Array {
+    this.#check(i);
+    return this.#bytesOf(i);
+  }
+
+  /** Byte offset of segment `i` in `segmentBytes(i)`. */
+  segmentOffset(i: number): number {
+    this.#check(i);
+    return this.#spans[2 * i]!;
+  }
+
+  /** Length in bytes of segment `i` (the descriptor's len; may be 0). */
+  segmentLength(i: number): number {
+    this.#check(i);
+    return this.#spans[2 * i + 1]!;
+  }
+
+  /** Whether segment `i` is device-writable (`i >= readableCount`). */
+  segmentWritable(i: number): boolean {
+    this.#check(i);
+    return i >= this.#nReadable;
+  }
+
+  #check(i: number): void {
+    // one compare for the valid case: rejects negatives, fractions, NaN and non-numbers
+    if (!(i >>> 0 === i && i < this.#segments)) {
+      throw new VringError(
+        'INVALID_ARGUMENT',
+        `segment index ${String(i)} is not an integer from 0 to ${this.#segments - 1} (chain ${this.#head} has ${this.#segments} segments)`,
+      );
+    }
   }
 
   #bytesOf(i: number): Uint8Array {
