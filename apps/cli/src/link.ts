@@ -10,10 +10,10 @@
  * @vipc/vhost-user's MessageChannel, whose 8-byte message header would make
  * every DPDK frame "invalid" and put a header on every frame DPDK counts.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackendQueue, Connection, VhostUserListener, VirtioDevice } from '@vipc/vhost-user';
 import { CliError } from './errors.js';
 import type { Role } from './topology.js';
+import { until } from './until.js';
 
 export interface LinkOptions {
   socket: string;
@@ -132,21 +132,6 @@ function linkError(err: unknown, what: string): CliError {
   return new CliError('FAILED', `${what}: ${e.message}${code}`);
 }
 
-/** Resolves when `cond()` holds; rejects after timeoutMs, on abort, or when `gone()` says the peer left. */
-async function until(
-  cond: () => boolean,
-  timeoutMs: number,
-  what: string,
-  signal?: AbortSignal,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (signal?.aborted) throw new CliError('FAILED', 'interrupted');
-    if (Date.now() > deadline) throw new CliError('FAILED', `timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 async function openBackend(vu: VhostUser, o: LinkOptions): Promise<MessageLink> {
   // Whether the link has been up at all. Sampling device.linkUp(0) now and then is not
   // enough: a quick front-end (`echo hi | vipc send`) can start its queues, send, stop
@@ -208,9 +193,8 @@ async function openBackend(vu: VhostUser, o: LinkOptions): Promise<MessageLink> 
           );
         return false;
       },
-      o.timeoutMs,
       `a front-end to connect to ${o.socket} and start its queues`,
-      o.signal,
+      { deadline: Date.now() + o.timeoutMs, intervalMs: 5, ...(o.signal ? { signal: o.signal } : {}) },
     );
   } catch (err) {
     await shutdown();
@@ -333,14 +317,14 @@ async function openFrontend(vu: VhostUser, o: LinkOptions): Promise<MessageLink>
       }
     },
     async flush(timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        driver.poll();
-        if (gone || broken || driver.tx.ring.freeCount() >= driver.tx.ring.size) return;
-        if (Date.now() > deadline)
-          throw new CliError('FAILED', 'the back-end did not take every message in time');
-        await sleep(2);
-      }
+      await until(
+        () => {
+          driver.poll();
+          return gone || broken !== undefined || driver.tx.ring.freeCount() >= driver.tx.ring.size;
+        },
+        () => new CliError('FAILED', 'the back-end did not take every message in time'),
+        { deadline: Date.now() + timeoutMs, intervalMs: 2 },
+      );
     },
     [Symbol.asyncIterator]: () => inbox[Symbol.asyncIterator](),
     close() {

@@ -10,9 +10,8 @@ import { teardown } from '../teardown.js';
 import { testpmdArgs, testpmdPath } from '../testpmd.js';
 import { type Link, loadTopology, type Topology, type VipcEndpoint } from '../topology.js';
 import { intOption } from '../traffic.js';
+import { until } from '../until.js';
 import { binPath, workspaceRoot } from '../workspace.js';
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What the endpoint process of a topology endpoint runs. */
 function endpointArgv(link: Link, ep: VipcEndpoint, statusFile: string, verify: boolean): string[] {
@@ -323,23 +322,25 @@ async function bringUp(
   }
 
   // Every endpoint's link must come up.
-  while (true) {
-    const pending: string[] = [];
-    for (const w of waitFor) {
-      const r = w.check();
-      if (r === 'wait') pending.push(w.what);
-      else if (r !== 'ok') throw new CliError('FAILED', r);
-    }
-    if (pending.length === 0) break;
-    if (Date.now() > deadline)
-      throw new CliError(
+  let pending: string[] = [];
+  await until(
+    () => {
+      pending = [];
+      for (const w of waitFor) {
+        const r = w.check();
+        if (r === 'wait') pending.push(w.what);
+        else if (r !== 'ok') throw new CliError('FAILED', r);
+      }
+      return pending.length === 0;
+    },
+    () =>
+      new CliError(
         'FAILED',
         `timed out waiting for ${pending.join(', ')} to come up`,
         'see the logs in the run directory',
-      );
-    ctx.out.progress(`waiting for ${pending.join(', ')}...`);
-    await delay(100);
-  }
+      ),
+    { deadline, intervalMs: 100, onWait: () => ctx.out.progress(`waiting for ${pending.join(', ')}...`) },
+  );
   ctx.out.clearProgress();
   for (const l of t.links) event('link-up', { link: l.name, socket: l.socket });
 }
@@ -360,16 +361,21 @@ function lastLine(file: string): string {
   }
 }
 
-async function waitUntil(
+/** Waits for `cond`; fails at once with what `failure` reports when it is neither 'wait' nor 'ok'. */
+function waitUntil(
   cond: () => boolean,
   deadline: number,
   what: string,
   failure?: { check: () => string },
 ): Promise<void> {
-  while (!cond()) {
-    const f = failure?.check();
-    if (f && f !== 'wait' && f !== 'ok') throw new CliError('FAILED', f);
-    if (Date.now() > deadline) throw new CliError('FAILED', `timed out waiting for ${what}`);
-    await delay(50);
-  }
+  return until(
+    () => {
+      if (cond()) return true;
+      const f = failure?.check();
+      if (f && f !== 'wait' && f !== 'ok') throw new CliError('FAILED', f);
+      return false;
+    },
+    what,
+    { deadline, intervalMs: 50 },
+  );
 }
