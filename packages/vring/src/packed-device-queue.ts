@@ -66,6 +66,8 @@ export class PackedDeviceQueue {
   #firstSlot = 0;
   #firstFlags = 0;
   #notify = true;
+  /** The chain serve() refills. */
+  #served: DescriptorChain | undefined;
   #eventWritten = -1;
   readonly #life: QueueLifecycle;
   /** memory.generation of the ring views (set by #life; matches none once broken). */
@@ -134,6 +136,33 @@ export class PackedDeviceQueue {
   /** The next available chain, validated, or null; `reuse` as in SplitDeviceQueue.pop(). */
   pop(reuse?: DescriptorChain): DescriptorChain | null {
     this.#refresh();
+    return this.#next(reuse);
+  }
+
+  /** As SplitDeviceQueue.serve(): pop, visit, record used, up to `max` chains; then publishUsed(). */
+  serve(max: number, visit: (chain: DescriptorChain) => number): number {
+    this.#refresh();
+    let n = 0;
+    while (n < max) {
+      // visit() may have remapped the memory
+      if (this.#gen !== this.memory.generation) this.#refresh();
+      const chain = this.#next(this.#served);
+      if (chain === null) break;
+      this.#served = chain;
+      const written = visit(chain);
+      if (written >>> 0 !== written || written > chain.writableLength) {
+        throw new VringError(
+          'INVALID_ARGUMENT',
+          `serve(): visit returned ${String(written)} for buffer ${chain.head}, which has ${chain.writableLength} writable bytes`,
+        );
+      }
+      this.#recordUsed(chain.head, written);
+      n++;
+    }
+    return n;
+  }
+
+  #next(reuse: DescriptorChain | undefined): DescriptorChain | null {
     if (!this.#isAvail(this.#nextAvail)) {
       if (!this.features.eventIdx || !this.#notify) return null;
       const offWrap = this.#nextAvail | (this.#availWrap ? 0x8000 : 0);
@@ -336,6 +365,10 @@ export class PackedDeviceQueue {
     if (!Number.isInteger(writtenLen) || writtenLen < 0 || writtenLen > 0xffffffff) {
       throw new VringError('INVALID_ARGUMENT', `written length must be a u32 (got ${String(writtenLen)})`);
     }
+    this.#recordUsed(head, writtenLen);
+  }
+
+  #recordUsed(head: number, writtenLen: number): void {
     let slot = this.#nextUsed + this.#pendingDescs;
     let wrap = this.#usedWrap;
     if (slot >= this.size) {

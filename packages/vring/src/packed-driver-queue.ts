@@ -23,7 +23,13 @@ import { checkPackedSize } from './packed-layout.js';
 import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueState } from './queue-state.js';
 import { assertLittleEndian, toBigAddress, u32View } from './ring-views.js';
-import { type AddOptions, CheckedBuffers, type DriverBuffer, type UsedBuffer } from './split-driver-queue.js';
+import {
+  type AddOptions,
+  CheckedBuffer,
+  CheckedBuffers,
+  type DriverBuffer,
+  type UsedBuffer,
+} from './split-driver-queue.js';
 
 /**
  * The driver side of a packed virtqueue (2.8), with the same methods as
@@ -69,6 +75,7 @@ export class PackedDriverQueue {
   /** memory.generation of the ring views (set by #life; matches none once broken). */
   #gen = -1;
   #scratch = new CheckedBuffers();
+  #one = new CheckedBuffer();
 
   constructor(opts: PackedQueueOptions) {
     assertLittleEndian();
@@ -249,6 +256,49 @@ export class PackedDriverQueue {
     return id;
   }
 
+  /** As SplitDriverQueue.addBuffer(): a chain of one buffer, no buffer array. */
+  addBuffer(addr: number, len: number, token?: unknown, writable = false): number {
+    this.#refresh();
+    const b = this.#one.fill(this.memory, addr, len, writable);
+    if (this.#numFree === 0) return -1;
+    const id = this.#freeIds[--this.#freeIdCount]!;
+    const slot = this.#nextAvail;
+    const w = slot << 2;
+    const d32 = this.#desc32;
+    d32[w] = b.lo;
+    d32[w + 1] = b.hi;
+    d32[w + 2] = len;
+    const flags =
+      (this.#availWrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED) | (writable ? VIRTQ_DESC_F_WRITE : 0);
+    if (!this.#batchPending) {
+      // The batch's first flags are stored last, at publish() (2.8.6).
+      this.#desc16[8 * slot + 6] = id;
+      this.#batchPending = true;
+      this.#batchSlot = slot;
+      this.#batchFlags = flags;
+    } else {
+      d32[w + 3] = id | (flags << 16);
+    }
+    if (slot + 1 === this.size) {
+      this.#nextAvail = 0;
+      this.#availWrap = !this.#availWrap;
+    } else {
+      this.#nextAvail = slot + 1;
+    }
+    this.#numFree--;
+    this.#addedDescs++;
+    this.#chainDescs[id] = 1;
+    this.#chainCap[id] = writable ? len : 0;
+    this.#inflight[id] = 1;
+    this.#tokens[id] = token;
+    this.#inflightCount++;
+    if (this.features.inOrder) {
+      this.#fifo[(this.#fifoStart + this.#fifoCount) % this.size] = id;
+      this.#fifoCount++;
+    }
+    return id;
+  }
+
   publish(): boolean {
     this.#refresh();
     if (!this.#batchPending) return false;
@@ -297,6 +347,23 @@ export class PackedDriverQueue {
    */
   popUsedHead(): number {
     this.#refresh();
+    return this.#nextUsedHead();
+  }
+
+  /** As SplitDriverQueue.popUsedBatch(): up to `max` used elements' tokens (and lengths) in one call. */
+  popUsedBatch(tokens: unknown[], lens?: Uint32Array, max = tokens.length): number {
+    this.#refresh();
+    const limit = Math.min(max, tokens.length, lens === undefined ? max : lens.length);
+    let n = 0;
+    while (n < limit && this.#nextUsedHead() >= 0) {
+      tokens[n] = this.#usedToken;
+      if (lens !== undefined) lens[n] = this.#usedLen;
+      n++;
+    }
+    return n;
+  }
+
+  #nextUsedHead(): number {
     if (this.#completed.length > 0) {
       const u = this.#completed.shift()!;
       this.#usedLen = u.len;

@@ -59,6 +59,8 @@ export class SplitDeviceQueue {
   #inflight: Uint8Array;
   #notify = true;
   #availEventWritten = -1;
+  /** The chain serve() refills. */
+  #served: DescriptorChain | undefined;
   readonly #life: QueueLifecycle;
   /** memory.generation of the ring views (set by #life; matches none once broken). */
   #gen = -1;
@@ -129,6 +131,43 @@ export class SplitDeviceQueue {
    */
   pop(reuse?: DescriptorChain): DescriptorChain | null {
     this.#refresh();
+    return this.#next(reuse);
+  }
+
+  /**
+   * Serves up to `max` available chains in one pass: pops each (validated like
+   * pop()), calls `visit(chain)`, and records a used element with the number of
+   * bytes `visit` returns it wrote to the chain's writable buffers (0 for a
+   * chain it only read). The chain object is reused from one call to the next:
+   * keep its views, never the object. Call publishUsed() afterwards. Returns
+   * the number of chains served. If `visit` throws, its chain stays taken
+   * (give it back with addUsed(chain.head, ...)).
+   */
+  serve(max: number, visit: (chain: DescriptorChain) => number): number {
+    this.#refresh();
+    const room = Math.min(max, this.size - this.#pending);
+    let n = 0;
+    while (n < room) {
+      // visit() may have remapped the memory
+      if (this.#gen !== this.memory.generation) this.#refresh();
+      const chain = this.#next(this.#served);
+      if (chain === null) break;
+      this.#served = chain;
+      const written = visit(chain);
+      const head = chain.head;
+      if (written >>> 0 !== written || written > chain.writableLength) {
+        throw new VringError(
+          'INVALID_ARGUMENT',
+          `serve(): visit returned ${String(written)} for chain ${head}, which has ${chain.writableLength} writable bytes`,
+        );
+      }
+      this.#recordUsed(head, written);
+      n++;
+    }
+    return n;
+  }
+
+  #next(reuse: DescriptorChain | undefined): DescriptorChain | null {
     if (this.#availShadow === this.#nextAvail) {
       if (this.#loadAvailIdx() === this.#nextAvail) {
         // Empty. With EVENT_IDX, ask for a kick at the next chain, then look again
@@ -312,6 +351,10 @@ export class SplitDeviceQueue {
         `more than ${this.size} used elements recorded without publishUsed()`,
       );
     }
+    this.#recordUsed(head, writtenLen);
+  }
+
+  #recordUsed(head: number, writtenLen: number): void {
     this.#inflight[head] = 0;
     const slot = (this.#nextUsed + this.#pending) & this.#mask;
     const used32 = this.#used32;

@@ -125,6 +125,43 @@ export class CheckedBuffers {
 }
 
 /**
+ * @internal CheckedBuffers for the one-buffer chain of addBuffer(): the same
+ * caller-side checks, the address as lo/hi words.
+ */
+export class CheckedBuffer {
+  lo = 0;
+  hi = 0;
+
+  fill(memory: GuestMemory, addr: number, len: number, writable: boolean): this {
+    if (len >>> 0 !== len) {
+      throw new VringError('INVALID_ARGUMENT', `buffer 0: len must be a u32 (got ${String(len)})`);
+    }
+    if (typeof writable !== 'boolean') {
+      throw new VringError('INVALID_ARGUMENT', `writable must be a boolean (got ${String(writable)})`);
+    }
+    if (addr >>> 0 === addr) {
+      this.lo = addr;
+      this.hi = 0;
+    } else if (Number.isSafeInteger(addr) && addr >= 0) {
+      this.lo = addr % TWO_32;
+      this.hi = (addr - this.lo) / TWO_32;
+    } else {
+      throw new VringError(
+        'INVALID_ARGUMENT',
+        `buffer 0 addr must be a non-negative safe integer (got ${String(addr)}); use add() for bigint addresses`,
+      );
+    }
+    if (memory.resolve(this.lo, this.hi, len) === undefined) {
+      throw new VringError(
+        'ADDRESS_OUT_OF_BOUNDS',
+        `buffer 0 (${addr}+${len}) is not inside one region of guest memory`,
+      );
+    }
+    return this;
+  }
+}
+
+/**
  * The driver side of a split virtqueue (2.7): what a vhost-user front-end or
  * virtio-user runs. The driver owns the ring memory: a fresh queue assumes it
  * zeroed; reset() zeroes it.
@@ -167,6 +204,7 @@ export class SplitDriverQueue {
   /** memory.generation of the ring views (set by #life; matches none once broken). */
   #gen = -1;
   #scratch = new CheckedBuffers();
+  #one = new CheckedBuffer();
   #usedLen = 0;
   #usedToken: unknown = undefined;
 
@@ -301,6 +339,28 @@ export class SplitDriverQueue {
     return this.#queue(head, k, c.writableBytes, token);
   }
 
+  /**
+   * add() for the common chain of one buffer, without the buffer array: the
+   * buffer at guest address `addr` (a safe integer) of `len` bytes,
+   * device-readable unless `writable`. Same checks and result as add().
+   */
+  addBuffer(addr: number, len: number, token?: unknown, writable = false): number {
+    this.#refresh();
+    const b = this.#one.fill(this.memory, addr, len, writable);
+    if (this.#numFree === 0) return -1;
+    const head = this.#freeHead;
+    const w = head << 2;
+    const d = this.#desc;
+    d[w] = b.lo;
+    d[w + 1] = b.hi;
+    d[w + 2] = len;
+    d[w + 3] = writable ? VIRTQ_DESC_F_WRITE : 0;
+    this.#freeHead = this.#freeNext[head]!;
+    this.#numFree--;
+    this.#chainTail[head] = head;
+    return this.#queue(head, 1, writable ? len : 0, token);
+  }
+
   #take(k: number): number {
     const head = this.#freeHead;
     let idx = head;
@@ -315,8 +375,10 @@ export class SplitDriverQueue {
     this.#chainCap[head] = cap;
     this.#inflight[head] = 1;
     this.#tokens[head] = token;
-    this.#fifo[(this.#fifoStart + this.#fifoCount) & this.#mask] = head;
-    this.#fifoCount++;
+    if (this.features.inOrder) {
+      this.#fifo[(this.#fifoStart + this.#fifoCount) & this.#mask] = head;
+      this.#fifoCount++;
+    }
     this.#inflightCount++;
     this.#avail[2 + (this.#availNext & this.#mask)] = head;
     this.#availNext = (this.#availNext + 1) & 0xffff;
@@ -379,6 +441,27 @@ export class SplitDriverQueue {
    */
   popUsedHead(): number {
     this.#refresh();
+    return this.#nextUsed();
+  }
+
+  /**
+   * Pops up to `max` used elements (default and at most `tokens.length`) in one
+   * call: their tokens into `tokens[0..n)` and, when given, their lengths into
+   * `lens[0..n)`. Returns n. Same validation as popUsedHead(); no allocation.
+   */
+  popUsedBatch(tokens: unknown[], lens?: Uint32Array, max = tokens.length): number {
+    this.#refresh();
+    const limit = Math.min(max, tokens.length, lens === undefined ? max : lens.length);
+    let n = 0;
+    while (n < limit && this.#nextUsed() >= 0) {
+      tokens[n] = this.#usedToken;
+      if (lens !== undefined) lens[n] = this.#usedLen;
+      n++;
+    }
+    return n;
+  }
+
+  #nextUsed(): number {
     if (this.#usedShadow === this.#lastUsed) {
       if (this.#loadUsedIdx() === this.#lastUsed) {
         if (!this.features.eventIdx || !this.#callbacks || this.#usedEventWritten === this.#lastUsed)
