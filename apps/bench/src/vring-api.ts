@@ -16,7 +16,12 @@ export interface DescriptorChainLike {
   readonly readableLength: number;
   readonly writableLength: number;
   read(target?: Uint8Array): Uint8Array;
+  readInto?(target: Uint8Array, offset?: number): number;
   write(src: Uint8Array, offset?: number): number;
+  /** Zero-copy segment views (builds that have them): the region's bytes and the segment's offset in them. */
+  segmentBytes?(i: number): Uint8Array;
+  segmentOffset?(i: number): number;
+  segmentLength?(i: number): number;
 }
 
 export interface DeviceQueueLike {
@@ -27,6 +32,8 @@ export interface DeviceQueueLike {
   enableNotifications(): boolean;
   disableNotifications(): void;
   hasAvailable(): boolean;
+  /** One-call pop + visit + addUsed for up to `max` chains (builds that have it). */
+  serve?(max: number, visit: (chain: DescriptorChainLike) => number): number;
 }
 
 export interface DriverQueueLike {
@@ -40,6 +47,10 @@ export interface DriverQueueLike {
   readonly usedToken?: unknown;
   enableCallbacks(): boolean;
   disableCallbacks(): void;
+  /** add() of a one-buffer chain without the buffer array (builds that have it). */
+  addBuffer?(addr: number, len: number, token?: unknown, writable?: boolean): number;
+  /** Used tokens (and lengths) into caller arrays; returns how many (builds that have it). */
+  popUsedBatch?(tokens: unknown[], lens?: Uint32Array, max?: number): number;
 }
 
 export interface QueueOptionsLike {

@@ -150,6 +150,9 @@ class VringSender implements SenderEndpoint {
   readonly #q: DriverQueueLike;
   readonly #size: number;
   readonly #free: number[] = [];
+  /** popUsedBatch() output, reused. */
+  readonly #tokens: unknown[] = new Array<unknown>(64).fill(undefined);
+  readonly #lens = new Uint32Array(64);
   #outstanding = 0;
   #replyLen = -1;
   readonly #local: Uint8Array;
@@ -174,6 +177,17 @@ class VringSender implements SenderEndpoint {
   /** Pops every used element; returns how many. */
   #reclaim(): number {
     const q = this.#q;
+    if (q.popUsedBatch !== undefined) {
+      const tokens = this.#tokens;
+      const lens = this.#lens;
+      let total = 0;
+      for (;;) {
+        const n = q.popUsedBatch(tokens, lens);
+        for (let i = 0; i < n; i++) this.#used(tokens[i], lens[i]!);
+        total += n;
+        if (n < tokens.length) return total;
+      }
+    }
     if (q.popUsedHead === undefined) return this.#reclaimObjects();
     let n = 0;
     while (q.popUsedHead() >= 0) {
@@ -304,6 +318,7 @@ class VringSender implements SenderEndpoint {
     // One chain description, rewritten for every message (no allocation per add()).
     const buffer = { addr: 0, len: size };
     const chain = [buffer];
+    const oneBuffer = q.addBuffer !== undefined;
     let sent = 0;
     let measured = 0;
     let batches = 0;
@@ -319,8 +334,14 @@ class VringSender implements SenderEndpoint {
         const slot = free.pop()!;
         const off = p.dataOffset + slot * p.slotBytes;
         data.set(src, off);
-        buffer.addr = off;
-        if (q.add(chain, slot) < 0) {
+        let head: number;
+        if (oneBuffer) {
+          head = q.addBuffer!(off, size, slot);
+        } else {
+          buffer.addr = off;
+          head = q.add(chain, slot);
+        }
+        if (head < 0) {
           free.push(slot);
           break;
         }
@@ -423,9 +444,47 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
     yieldNow = true;
     ctx.receiverReport(report);
   });
+  // One chain: its header bytes read in place (no copy), a round trip echoed.
+  const visit = (chain: DescriptorChainLike): number => {
+    if (chain.readableLength !== size) {
+      throw new BenchError('PROTOCOL', `chain with ${chain.readableLength} readable bytes, expected ${size}`);
+    }
+    let kind: number;
+    let phase: number;
+    if (chain.segmentLength!(0) >= 2) {
+      const bytes = chain.segmentBytes!(0);
+      const at = chain.segmentOffset!(0);
+      kind = bytes[at]!;
+      phase = bytes[at + 1]!;
+    } else {
+      // the two header bytes are split across buffers (or the message is 1 byte)
+      chain.read(local);
+      kind = local[0]!;
+      phase = local[1] ?? 0;
+    }
+    if (!tally.message(kind, phase)) return 0;
+    if (chain.writableLength < size) {
+      throw new BenchError('PROTOCOL', `round-trip chain with only ${chain.writableLength} writable bytes`);
+    }
+    chain.read(local);
+    return chain.write(local);
+  };
+  const oneCall = q.serve !== undefined;
+  const serveCalls = (): number => {
+    const n = q.serve!(p.batch, visit);
+    if (n > 0) {
+      popped += n;
+      if (q.publishUsed() && s.call) {
+        s.call.kick();
+        calls++;
+      }
+    }
+    return n;
+  };
   // The chain object pop() refills: no DescriptorChain (nor its arrays) per message.
   let reuse: DescriptorChainLike | undefined;
   const serveBatch = (): number => {
+    if (oneCall) return serveCalls();
     let n = 0;
     while (n < p.batch) {
       const chain = q.pop(reuse);
