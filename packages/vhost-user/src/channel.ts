@@ -17,6 +17,9 @@ import type { VirtioNetDriver } from './net-driver.js';
 export const MESSAGE_HEADER_SIZE = 8;
 export const MESSAGE_MAGIC = 0x5076;
 
+/** What a send that was placed at once returns (one shared, already resolved promise). */
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** What a channel needs from a frame carrier (the net driver or the net device). */
 export interface FrameEndpoint {
   readonly maxFrame: number;
@@ -29,6 +32,15 @@ export interface FrameEndpoint {
   onWritable(cb: () => void): () => void;
   /** Whether frames can be sent now (link up). */
   readonly up: boolean;
+  /**
+   * Optional gather form of trySend (both built-in endpoints have it): places
+   * one frame, `prefix` followed by `frame`, copying both, without making it
+   * visible until flush(); false (nothing placed) when there is no room. With
+   * it the channel sends a message without building a frame per message.
+   */
+  queueFrame?(frame: Uint8Array, prefix: Uint8Array): boolean;
+  /** Makes the frames placed by queueFrame() visible to the peer. */
+  flush?(): void;
 }
 
 /** A channel endpoint over a vipc front-end's net driver. */
@@ -51,6 +63,8 @@ export function driverEndpoint(driver: VirtioNetDriver): FrameEndpoint {
     get up() {
       return true;
     },
+    queueFrame: (f, prefix) => driver.queueFrame(f, prefix),
+    flush: () => driver.flush(),
   };
 }
 
@@ -77,6 +91,8 @@ export function deviceEndpoint(device: VirtioNetDevice, pair = 0): FrameEndpoint
     get up() {
       return device.linkUp(pair);
     },
+    queueFrame: (f, prefix) => device.queueFrame(f, prefix, pair),
+    flush: () => device.flush(pair),
   };
 }
 
@@ -120,7 +136,11 @@ export class MessageChannel extends EventEmitter implements AsyncIterable<Uint8A
   #retryMs: number;
   #paused = false;
   #closed = false;
-  #sending: Promise<void> = Promise.resolve();
+  #sending: Promise<void> = RESOLVED;
+  /** Sends waiting for room (a new send goes behind them, to keep the order). */
+  #waitingSends = 0;
+  /** The message header, rewritten for each message (the endpoint copies it). */
+  readonly #header = new Uint8Array(MESSAGE_HEADER_SIZE);
 
   constructor(endpoint: FrameEndpoint, options: ChannelOptions = {}) {
     super();
@@ -128,6 +148,8 @@ export class MessageChannel extends EventEmitter implements AsyncIterable<Uint8A
     this.#hwm = options.highWaterMark ?? 1024;
     this.#retryMs = options.retryMs ?? 20;
     endpoint.setFrameHandler((f) => this.#onFrame(f));
+    this.#header[0] = MESSAGE_MAGIC & 0xff;
+    this.#header[1] = MESSAGE_MAGIC >> 8;
   }
 
   /** Largest message send() takes. */
@@ -135,7 +157,7 @@ export class MessageChannel extends EventEmitter implements AsyncIterable<Uint8A
     return this.endpoint.maxFrame - MESSAGE_HEADER_SIZE;
   }
 
-  #frame(msg: Uint8Array, seq: number): Uint8Array {
+  #check(msg: Uint8Array): void {
     if (!(msg instanceof Uint8Array))
       throw new VhostUserError('a message is a Uint8Array', 'INVALID_ARGUMENT');
     if (msg.length > this.maxMessage) {
@@ -144,18 +166,46 @@ export class MessageChannel extends EventEmitter implements AsyncIterable<Uint8A
         'INVALID_ARGUMENT',
       );
     }
+  }
+
+  /** A whole frame (header and message), for endpoints without queueFrame(). */
+  #frame(msg: Uint8Array, seq: number): Uint8Array {
+    this.#check(msg);
     const f = new Uint8Array(MESSAGE_HEADER_SIZE + msg.length);
-    const v = new DataView(f.buffer);
-    v.setUint16(0, MESSAGE_MAGIC, true);
-    v.setUint32(4, seq >>> 0, true);
+    f.set(this.#header.subarray(0, 4), 0);
+    f[4] = seq & 0xff;
+    f[5] = (seq >>> 8) & 0xff;
+    f[6] = (seq >>> 16) & 0xff;
+    f[7] = seq >>> 24;
     f.set(msg, MESSAGE_HEADER_SIZE);
     return f;
+  }
+
+  /** Places `msg` with the next sequence number; false (nothing placed) when there is no room. */
+  #place(msg: Uint8Array): boolean {
+    this.#check(msg);
+    const h = this.#header;
+    const seq = this.#seq;
+    h[4] = seq & 0xff;
+    h[5] = (seq >>> 8) & 0xff;
+    h[6] = (seq >>> 16) & 0xff;
+    h[7] = seq >>> 24;
+    if (!this.endpoint.queueFrame!(msg, h)) return false;
+    this.#seq = (seq + 1) >>> 0;
+    this.stats.sent++;
+    this.stats.sentBytes += msg.length;
+    return true;
   }
 
   /** Sends now if there is room; false (nothing sent) when the ring is full. Throws RING_FULL never. */
   trySend(msg: Uint8Array): boolean {
     if (this.#closed) throw new VhostUserError('the channel is closed', 'CLOSED');
     if (!this.endpoint.up) return false;
+    if (this.endpoint.queueFrame !== undefined) {
+      const ok = this.#place(msg);
+      if (ok) this.endpoint.flush!();
+      return ok;
+    }
     const ok = this.endpoint.trySend(this.#frame(msg, this.#seq));
     if (ok) {
       this.#seq = (this.#seq + 1) >>> 0;
@@ -165,35 +215,98 @@ export class MessageChannel extends EventEmitter implements AsyncIterable<Uint8A
     return ok;
   }
 
-  /** Sends one message, waiting while the ring is full. Sends keep their order. */
+  /**
+   * Sends one message, waiting while the ring is full. Sends keep their order.
+   * A message that fits is placed before send() returns, and nothing is
+   * allocated for it (the promise returned is a shared resolved one).
+   */
   send(msg: Uint8Array): Promise<void> {
+    if (this.#waitingSends === 0) {
+      try {
+        if (this.#closed) throw new VhostUserError('the channel is closed', 'CLOSED');
+        if (this.endpoint.up && this.endpoint.queueFrame !== undefined && this.#place(msg)) {
+          this.endpoint.flush!();
+          return RESOLVED;
+        }
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return this.sendBatch([msg]);
   }
 
-  /** Sends messages in order with as few kicks as possible, waiting while the ring is full. */
+  /**
+   * Sends messages in order with as few kicks as possible (one per 64),
+   * waiting while the ring is full. What fits is placed before sendBatch()
+   * returns; the rest follows as room comes back.
+   */
   sendBatch(msgs: readonly Uint8Array[]): Promise<void> {
+    let start = 0;
+    if (this.#waitingSends === 0) {
+      try {
+        start = this.#sendFrom(msgs, 0);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (start === msgs.length) return RESOLVED;
+    }
+    this.#waitingSends++;
     const run = async (): Promise<void> => {
-      let i = 0;
-      while (i < msgs.length) {
-        if (this.#closed) throw new VhostUserError('the channel is closed', 'CLOSED');
-        if (this.endpoint.up) {
-          const frames: Uint8Array[] = [];
-          for (let k = i; k < msgs.length && frames.length < 64; k++) {
-            frames.push(this.#frame(msgs[k]!, (this.#seq + (k - i)) >>> 0));
-          }
-          const n = this.endpoint.trySendBatch(frames);
-          for (let k = 0; k < n; k++) this.stats.sentBytes += msgs[i + k]!.length;
-          this.stats.sent += n;
-          this.#seq = (this.#seq + n) >>> 0;
-          i += n;
-          if (n === frames.length) continue;
+      try {
+        let i = start;
+        for (;;) {
+          i = this.#sendFrom(msgs, i);
+          if (i === msgs.length) return;
+          await this.#writable();
         }
-        await this.#writable();
+      } finally {
+        this.#waitingSends--;
       }
     };
     const p = this.#sending.then(run, run);
     this.#sending = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Places `msgs` from index `i` on while they fit, flushing every 64 (and at
+   * the end, also when a message is refused); returns the index of the first
+   * one not sent. Throws CLOSED, or INVALID_ARGUMENT at a bad message (those
+   * before it are sent).
+   */
+  #sendFrom(msgs: readonly Uint8Array[], i: number): number {
+    if (this.#closed) throw new VhostUserError('the channel is closed', 'CLOSED');
+    const ep = this.endpoint;
+    if (!ep.up) return i;
+    if (ep.queueFrame === undefined) {
+      // an endpoint without the gather form: whole frames, up to 64 per call
+      while (i < msgs.length) {
+        const frames: Uint8Array[] = [];
+        for (let k = i; k < msgs.length && frames.length < 64; k++) {
+          frames.push(this.#frame(msgs[k]!, (this.#seq + (k - i)) >>> 0));
+        }
+        const n = ep.trySendBatch(frames);
+        for (let k = 0; k < n; k++) this.stats.sentBytes += msgs[i + k]!.length;
+        this.stats.sent += n;
+        this.#seq = (this.#seq + n) >>> 0;
+        i += n;
+        if (n < frames.length) break;
+      }
+      return i;
+    }
+    let unflushed = 0;
+    try {
+      while (i < msgs.length && this.#place(msgs[i]!)) {
+        i++;
+        if (++unflushed === 64) {
+          ep.flush!();
+          unflushed = 0;
+        }
+      }
+    } finally {
+      if (unflushed > 0) ep.flush!();
+    }
+    return i;
   }
 
   #writable(): Promise<void> {
@@ -216,13 +329,13 @@ export class MessageChannel extends EventEmitter implements AsyncIterable<Uint8A
       this.stats.invalid++;
       return;
     }
-    const v = new DataView(f.buffer, f.byteOffset, f.length);
-    if (v.getUint16(0, true) !== MESSAGE_MAGIC) {
+    // the frame aliases guest memory the peer can still write: read each field once
+    if ((f[0]! | (f[1]! << 8)) !== MESSAGE_MAGIC) {
       this.stats.invalid++;
       if (this.listenerCount('invalid') > 0) this.emit('invalid', f.slice());
       return;
     }
-    const seq = v.getUint32(4, true);
+    const seq = (f[4]! | (f[5]! << 8) | (f[6]! << 16) | (f[7]! << 24)) >>> 0;
     if (this.#lastSeen >= 0 && ((seq - this.#lastSeen) | 0) <= 0) {
       this.stats.duplicates++;
       return;

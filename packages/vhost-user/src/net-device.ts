@@ -4,7 +4,7 @@
  * driver's receiveq, with a 12-byte virtio_net_hdr and MRG_RXBUF.
  */
 import { EventEmitter } from 'node:events';
-import { DescriptorChain } from '@vipc/vring';
+import type { DescriptorChain } from '@vipc/vring';
 import {
   bit,
   hasBit,
@@ -83,7 +83,10 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   #held: DescriptorChain[][];
   #wantWritable: boolean[];
   #paused: boolean[];
-  #hdr = new Uint8Array(VIRTIO_NET_HDR_SIZE);
+  /** MRG_RXBUF negotiated (read per frame; a bigint test would allocate). */
+  #merge = false;
+  /** Receive chains done with (used), refilled by the next pop instead of new ones. */
+  #spare: DescriptorChain[] = [];
   readonly #holdDisabled: boolean;
 
   constructor(options: NetDeviceOptions = {}) {
@@ -132,6 +135,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
 
   setFeatures(features: bigint): void {
     this.#negotiated = features;
+    this.#merge = hasBit(features, VirtioNetFeature.MRG_RXBUF);
     // VIRTIO 5.1.6: the 12-byte header with VERSION_1 or MRG_RXBUF, else 10 bytes.
     this.#hdrSize =
       hasBit(features, VirtioFeature.VERSION_1) || hasBit(features, VirtioNetFeature.MRG_RXBUF)
@@ -223,6 +227,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
       for (const c of held) {
         q.addUsed(c.head, 0);
         this.stats.returnedEmpty++;
+        this.#spare.push(c);
       }
       held.length = 0;
       q.flush();
@@ -232,12 +237,15 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   reset(): void {
     for (const h of this.#held) h.length = 0;
     this.#negotiated = 0n;
+    this.#merge = false;
   }
 
   #nextChain(q: BackendQueue, held: DescriptorChain[], used: number): DescriptorChain | null {
     if (used < held.length) return held[used]!;
-    const c = q.pop();
+    const spare = this.#spare.pop();
+    const c = q.pop(spare);
     if (c !== null) held.push(c);
+    else if (spare !== undefined) this.#spare.push(spare);
     return c;
   }
 
@@ -247,7 +255,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
    * 'writable'); throws INVALID_STATE when the link is down.
    */
   send(frame: Uint8Array, pair = 0): boolean {
-    const ok = this.#place(frame, pair);
+    const ok = this.#place(frame, undefined, pair);
     if (ok) this.#queues[2 * pair]!.flush();
     return ok;
   }
@@ -255,23 +263,53 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   /** Places frames in order until one does not fit; returns how many were sent. */
   sendBatch(frames: readonly Uint8Array[], pair = 0): number {
     let n = 0;
-    for (const f of frames) {
-      if (!this.#place(f, pair)) break;
-      n++;
+    try {
+      while (n < frames.length && this.#place(frames[n]!, undefined, pair)) n++;
+    } finally {
+      // frames placed before one that throws are still sent
+      if (n > 0) this.#queues[2 * pair]!.flush();
     }
-    if (n > 0) this.#queues[2 * pair]!.flush();
     return n;
   }
 
-  #place(frame: Uint8Array, pair: number): boolean {
+  /**
+   * Places one frame, `prefix` (e.g. a protocol header) followed by `frame`,
+   * without building it and without making it visible to the driver: call
+   * flush(pair) after the last one (send() and sendBatch() flush too). False,
+   * nothing placed, when the driver has not posted enough buffers (wait for
+   * 'writable').
+   */
+  queueFrame(frame: Uint8Array, prefix?: Uint8Array, pair = 0): boolean {
+    return this.#place(frame, prefix, pair);
+  }
+
+  /** Makes the frames placed in receive queue `pair` visible to the driver (and calls it if it wants). */
+  flush(pair = 0): void {
+    const q = this.#queues[2 * pair];
+    if (q === undefined) throw new VhostUserError(`no queue pair ${pair}`, 'INVALID_ARGUMENT');
+    if (q.ready) q.flush();
+  }
+
+  /**
+   * Writes `hdr ++ prefix ++ frame` into the gathered chains and hands them
+   * back as used. Nothing is allocated when the chain holding the header also
+   * holds the whole frame (the usual case: DPDK and vipc drivers post one
+   * 2 KiB buffer per chain); other layouts go through DescriptorChain.write().
+   */
+  #place(frame: Uint8Array, prefix: Uint8Array | undefined, pair: number): boolean {
+    if (!(frame instanceof Uint8Array) || (prefix !== undefined && !(prefix instanceof Uint8Array))) {
+      throw new VhostUserError('a frame is a Uint8Array', 'INVALID_ARGUMENT');
+    }
     const q = this.#queues[2 * pair];
     if (q === undefined) throw new VhostUserError(`no queue pair ${pair}`, 'INVALID_ARGUMENT');
     if (!q.ready || !q.enabled) {
       throw new VhostUserError(`receive queue ${2 * pair} is not running (link down)`, 'INVALID_STATE');
     }
     const hdrSize = this.#hdrSize;
-    const total = hdrSize + frame.length;
-    const merge = hasBit(this.#negotiated, VirtioNetFeature.MRG_RXBUF);
+    const pre = prefix === undefined ? 0 : prefix.length;
+    const length = pre + frame.length;
+    const total = hdrSize + length;
+    const merge = this.#merge;
     const held = this.#held[pair]!;
     // Gather enough buffers first, so that nothing is written unless the frame fits.
     let room = 0;
@@ -284,7 +322,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
       }
       if (!merge && c.writableLength < total) {
         throw new VhostUserError(
-          `frame of ${frame.length} bytes does not fit the driver's ${c.writableLength}-byte receive buffer (no MRG_RXBUF)`,
+          `frame of ${length} bytes does not fit the driver's ${c.writableLength}-byte receive buffer (no MRG_RXBUF)`,
           'INVALID_ARGUMENT',
         );
       }
@@ -293,32 +331,67 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
       if (count > 0xffff)
         throw new VhostUserError('frame needs too many receive buffers', 'INVALID_ARGUMENT');
     }
-    const hdr = this.#hdr;
-    hdr.fill(0);
+    const first = held[0]!;
+    // The first writable segment of the first chain (a receive chain may carry
+    // device-readable buffers before its writable ones).
+    const seg = first.readableCount;
+    if (count === 1 && seg < first.segmentCount && first.segmentLength(seg) >= total) {
+      const bytes = first.segmentBytes(seg);
+      const o = first.segmentOffset(seg);
+      for (let k = 0; k < hdrSize; k++) bytes[o + k] = 0;
+      if (hdrSize === VIRTIO_NET_HDR_SIZE) bytes[o + VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET] = 1;
+      if (pre > 0) copyBytes(prefix!, 0, bytes, o + hdrSize, pre);
+      copyBytes(frame, 0, bytes, o + hdrSize + pre, frame.length);
+      q.addUsed(first.head, total);
+    } else {
+      this.#placeSpread(q, held, count, frame, prefix);
+    }
+    // the chains are used: recycle them for the next pops
+    const spare = this.#spare;
+    for (let i = 0; i < count; i++) spare.push(held[i]!);
+    if (count === held.length) held.length = 0;
+    else {
+      held.copyWithin(0, count);
+      held.length -= count;
+    }
+    this.stats.sent++;
+    this.stats.sentBytes += length;
+    return true;
+  }
+
+  /** #place() for a frame over several chains, or a chain of several writable buffers. */
+  #placeSpread(
+    q: BackendQueue,
+    held: DescriptorChain[],
+    count: number,
+    frame: Uint8Array,
+    prefix: Uint8Array | undefined,
+  ): void {
+    const hdrSize = this.#hdrSize;
+    const hdr = new Uint8Array(hdrSize);
     if (hdrSize === VIRTIO_NET_HDR_SIZE) {
       hdr[VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET] = count & 0xff;
       hdr[VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET + 1] = count >> 8;
     }
-    let off = 0; // offset in the header+frame stream
+    const parts = prefix === undefined ? [hdr, frame] : [hdr, prefix, frame];
+    let part = 0; // the part being written and the offset in it
+    let at = 0;
     for (let i = 0; i < count; i++) {
       const c = held[i]!;
       let w = 0;
-      if (off < hdrSize) {
-        w += c.write(hdr.subarray(off, hdrSize), 0);
+      while (part < parts.length && w < c.writableLength) {
+        const p = parts[part]!;
+        const n = c.write(at === 0 ? p : p.subarray(at), w);
+        w += n;
+        at += n;
+        if (at === p.length) {
+          part++;
+          at = 0;
+        }
       }
-      const start = Math.max(off + w - hdrSize, 0);
-      if (start < frame.length && w < c.writableLength) {
-        w += c.write(frame.subarray(start, start + (c.writableLength - w)), w);
-      }
-      off += w;
       q.addUsed(c.head, w);
     }
-    held.splice(0, count);
-    this.stats.sent++;
-    this.stats.sentBytes += frame.length;
-    return true;
   }
-
   readConfig(offset: number, size: number): Uint8Array | null {
     // VIRTIO 5.1.4: mac[6], status u16, max_virtqueue_pairs u16, mtu u16
     const cfg = new Uint8Array(12);
@@ -341,24 +414,39 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
  * two layouts drivers use (header and frame in one buffer, e.g. DPDK
  * virtio-user and Linux; or the header in a buffer of its own) instead of the
  * `readable` array plus a view per buffer plus a sub-view. Other layouts (a
- * frame spread over several buffers) are copied out; so is a chain whose
- * mapping went away, which throws MEMORY_UNMAPPED there.
+ * frame spread over several buffers) are copied out. A chain whose mapping
+ * went away throws MEMORY_UNMAPPED (from segmentBytes(), or from read()).
  * @internal exported for tests only (not re-exported by the package).
  */
 export function frameView(chain: DescriptorChain, hdr: number): Uint8Array {
   const total = chain.readableLength;
-  const spans = DescriptorChain._spans(chain);
-  const bytes = DescriptorChain._bytes(chain);
-  // readable segments come first: segment 0 is readable as total > 0
-  const len0 = spans[1]!;
-  if (len0 === total) {
-    const b = bytes[0]!;
-    const o = spans[0]!;
-    if (b.length !== 0) return b.subarray(o + hdr, o + total);
-  } else if (len0 === hdr && spans[3]! === total - hdr) {
-    const b = bytes[1]!;
-    const o = spans[2]!;
-    if (b.length !== 0) return b.subarray(o, o + total - hdr);
+  const readable = chain.readableCount;
+  if (readable > 0) {
+    const len0 = chain.segmentLength(0);
+    if (len0 === total) {
+      const o = chain.segmentOffset(0);
+      return chain.segmentBytes(0).subarray(o + hdr, o + total);
+    }
+    if (readable > 1 && len0 === hdr && chain.segmentLength(1) === total - hdr) {
+      const o = chain.segmentOffset(1);
+      return chain.segmentBytes(1).subarray(o, o + total - hdr);
+    }
   }
   return chain.read().subarray(hdr);
+}
+
+/**
+ * Copies `n` bytes from `from[fromOff..]` to `to[toOff..]` (bounds are the
+ * caller's). Allocation-free for small copies and for whole arrays; only a
+ * large part of an array takes a subarray.
+ * @internal shared by the net device and driver (not re-exported).
+ */
+export function copyBytes(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number, n: number): void {
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) to[toOff + i] = from[fromOff + i]!;
+  } else if (fromOff === 0 && n === from.length) {
+    to.set(from, toOff);
+  } else {
+    to.set(from.subarray(fromOff, fromOff + n), toOff);
+  }
 }

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { FdWatcher } from '@vipc/shm';
+import type { DriverBuffer } from '@vipc/vring';
 import {
   bit,
   hasBit,
@@ -15,6 +16,7 @@ import {
 } from './defs.js';
 import { VhostUserError } from './errors.js';
 import type { DriverQueue, FrontendQueue, VhostUserFrontend } from './frontend.js';
+import { copyBytes } from './net-device.js';
 
 /**
  * The allocation-free used-ring calls that both vring driver queues
@@ -56,8 +58,20 @@ export class VirtioNetDriver extends EventEmitter {
   #watchers: FdWatcher[] = [];
   #poll: NodeJS.Immediate | undefined;
   #closed = false;
-  #pendingRx: { slot: number; len: number }[] = [];
   #paused = false;
+  // Used receive buffers not delivered yet (the start of a MRG_RXBUF frame whose
+  // other buffers have not come back): a ring of slot numbers and lengths.
+  #rxSlots: Int32Array;
+  #rxLens: Int32Array;
+  #rxStart = 0;
+  #rxCount = 0;
+  // Transmit hot path, reused from frame to frame (no allocation per frame):
+  // buffer lists by chain length (#bufs[n] holds n entries, rewritten in place),
+  // slot lists for the tokens of multi-slot frames (a one-slot frame's token is
+  // its slot number), and each slot's guest address as a number.
+  #bufs: DriverBuffer[][] = [];
+  #slotLists: number[][] = [];
+  #poolBase: number;
 
   constructor(frontend: VhostUserFrontend, options: NetDriverOptions = {}) {
     super();
@@ -75,6 +89,14 @@ export class VirtioNetDriver extends EventEmitter {
     const f = frontend.features;
     this.#merge = hasBit(f, VirtioNetFeature.MRG_RXBUF);
     this.#hdr = hasBit(f, VirtioFeature.VERSION_1) || this.#merge ? VIRTIO_NET_HDR_SIZE : 10;
+    const pool = frontend.pool;
+    // A number when every slot address is a safe integer (always, with the
+    // front-end's layout); else -1, and add() gets BigInt addresses.
+    const end = pool.base + BigInt(pool.count) * BigInt(pool.slotSize);
+    this.#poolBase = end <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(pool.base) : -1;
+    const rxSize = rx.ring.size;
+    this.#rxSlots = new Int32Array(rxSize);
+    this.#rxLens = new Int32Array(rxSize);
     this.#refill();
     if (this.mode === 'event') {
       this.#watchers.push(this.rx.call.watch(() => this.#serviceRx()));
@@ -101,11 +123,17 @@ export class VirtioNetDriver extends EventEmitter {
     const ring = this.rx.ring;
     let added = 0;
     // keep half of the slots for transmission
+    const buffers = this.#buffers(1);
+    const b = buffers[0]!;
+    b.len = pool.slotSize;
+    b.writable = true;
     while (ring.freeCount() > 0 && pool.available > pool.count / 2) {
       const slot = pool.alloc();
-      ring.add([{ addr: pool.address(slot), len: pool.slotSize, writable: true }], slot);
+      b.addr = this.#address(slot);
+      ring.add(buffers, slot);
       added++;
     }
+    b.writable = false;
     if (added > 0) this.rx.publish();
   }
 
@@ -130,8 +158,12 @@ export class VirtioNetDriver extends EventEmitter {
       const ring = this.tx.ring as HotDriverQueue;
       for (;;) {
         while (ring.popUsedHead() !== -1) {
-          const slots = ring.usedToken as number[];
-          for (let i = 0; i < slots.length; i++) pool.free(slots[i]!);
+          const t = ring.usedToken as number | number[];
+          if (typeof t === 'number') pool.free(t);
+          else {
+            for (let i = 0; i < t.length; i++) pool.free(t[i]!);
+            this.#slotLists.push(t);
+          }
         }
         if (!rearm || !ring.enableCallbacks()) break;
       }
@@ -163,7 +195,15 @@ export class VirtioNetDriver extends EventEmitter {
       for (;;) {
         if (this.#paused) return;
         while (!this.#paused && ring.popUsedHead() !== -1) {
-          this.#pendingRx.push({ slot: ring.usedToken as number, len: ring.usedLen });
+          // #deliver() leaves fewer than one frame's buffers (nb <= ring size) pending
+          if (this.#rxCount === this.#rxSlots.length) {
+            this.stats.rxErrors++;
+            this.#dropPending(1);
+          }
+          const k = (this.#rxStart + this.#rxCount) % this.#rxSlots.length;
+          this.#rxSlots[k] = ring.usedToken as number;
+          this.#rxLens[k] = ring.usedLen;
+          this.#rxCount++;
           this.#deliver();
         }
         if (!rearm || !ring.enableCallbacks()) break;
@@ -173,88 +213,188 @@ export class VirtioNetDriver extends EventEmitter {
     });
   }
 
+  /** Drops the first `n` pending receive buffers, giving their slots back to the pool. */
+  #dropPending(n: number): void {
+    const pool = this.frontend.pool;
+    const cap = this.#rxSlots.length;
+    for (let i = 0; i < n; i++) pool.free(this.#rxSlots[(this.#rxStart + i) % cap]!);
+    this.#rxStart = (this.#rxStart + n) % cap;
+    this.#rxCount -= n;
+  }
+
   /** Delivers complete frames from the pending receive buffers. */
   #deliver(): void {
     const pool = this.frontend.pool;
+    const bytes = pool.bytes;
+    const slotSize = pool.slotSize;
     const hdr = this.#hdr;
-    while (this.#pendingRx.length > 0) {
-      const first = this.#pendingRx[0]!;
-      if (first.len < hdr) {
+    const cap = this.#rxSlots.length;
+    while (this.#rxCount > 0) {
+      const first = this.#rxStart;
+      const len0 = this.#rxLens[first]!;
+      const o0 = this.#rxSlots[first]! * slotSize;
+      if (len0 < hdr) {
         // a runt (e.g. a buffer handed back empty): count and recycle
         this.stats.rxErrors++;
-        this.#pendingRx.shift();
-        pool.free(first.slot);
+        this.#dropPending(1);
         continue;
       }
-      const head = pool.view(first.slot, first.len);
       const nb = this.#merge
-        ? head[VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET]! | (head[VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET + 1]! << 8)
+        ? bytes[o0 + VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET]! |
+          (bytes[o0 + VIRTIO_NET_HDR_NUM_BUFFERS_OFFSET + 1]! << 8)
         : 1;
       if (nb < 1 || nb > this.rx.ring.size) {
         this.stats.rxErrors++;
-        this.#pendingRx.shift();
-        pool.free(first.slot);
+        this.#dropPending(1);
         continue;
       }
-      if (this.#pendingRx.length < nb) return; // the rest of the frame has not been used yet
-      const parts = this.#pendingRx.splice(0, nb);
-      let frame: Uint8Array;
-      if (nb === 1) frame = head.subarray(hdr);
-      else {
-        const total = parts.reduce((a, p) => a + p.len, 0) - hdr;
-        frame = new Uint8Array(total);
-        let o = 0;
-        parts.forEach((p, i) => {
-          const v = pool.view(p.slot, p.len).subarray(i === 0 ? hdr : 0);
-          frame.set(v, o);
-          o += v.length;
-        });
+      if (this.#rxCount < nb) return; // the rest of the frame has not been used yet
+      if (nb === 1) {
+        // one view, straight from the pool (the usual case: no copy); the
+        // buffer leaves the pending ring before the handler runs (it may poll
+        // again) and its slot goes back to the pool after it
+        const frame = bytes.subarray(o0 + hdr, o0 + len0);
+        const slot = this.#rxSlots[first]!;
+        this.#rxStart = (first + 1) % cap;
+        this.#rxCount--;
+        this.stats.received++;
+        this.stats.receivedBytes += frame.length;
+        try {
+          this.onFrame?.(frame);
+        } finally {
+          pool.free(slot);
+        }
+        continue;
       }
+      // a frame over several buffers: copied out whole
+      let total = -hdr;
+      for (let i = 0; i < nb; i++) total += this.#rxLens[(first + i) % cap]!;
+      const frame = new Uint8Array(total);
+      let at = 0;
+      for (let i = 0; i < nb; i++) {
+        const k = (first + i) % cap;
+        const o = this.#rxSlots[k]! * slotSize;
+        const skip = i === 0 ? hdr : 0;
+        frame.set(bytes.subarray(o + skip, o + this.#rxLens[k]!), at);
+        at += this.#rxLens[k]! - skip;
+      }
+      this.#dropPending(nb); // copied: the slots can go back first
       this.stats.received++;
       this.stats.receivedBytes += frame.length;
       this.onFrame?.(frame);
-      for (const p of parts) pool.free(p.slot);
     }
   }
 
-  #place(frame: Uint8Array): boolean {
+  /** The guest address of a pool slot (a number unless the pool lies beyond 2^53). */
+  #address(slot: number): number | bigint {
     const pool = this.frontend.pool;
-    const total = this.#hdr + frame.length;
-    const n = Math.ceil(total / pool.slotSize);
+    return this.#poolBase >= 0 ? this.#poolBase + slot * pool.slotSize : pool.address(slot);
+  }
+
+  /** The reused buffer list for chains of `n` buffers. */
+  #buffers(n: number): DriverBuffer[] {
+    let b = this.#bufs[n];
+    if (b === undefined) {
+      b = Array.from({ length: n }, () => ({ addr: 0 as number | bigint, len: 0, writable: false }));
+      this.#bufs[n] = b;
+    }
+    return b;
+  }
+
+  /**
+   * Copies `n` bytes of the frame `prefix ++ body`, from frame offset `from`,
+   * to `to` in the pool (no views made when a part is copied whole).
+   */
+  #copyOut(prefix: Uint8Array | undefined, body: Uint8Array, from: number, to: number, n: number): void {
+    const bytes = this.frontend.pool.bytes;
+    const pre = prefix === undefined ? 0 : prefix.length;
+    let at = from;
+    let dst = to;
+    let left = n;
+    if (at < pre) {
+      const k = Math.min(pre - at, left);
+      copyBytes(prefix!, at, bytes, dst, k);
+      at += k;
+      dst += k;
+      left -= k;
+    }
+    if (left > 0) copyBytes(body, at - pre, bytes, dst, left);
+  }
+
+  /**
+   * Writes the frame `prefix ++ body` (after a zeroed virtio_net_hdr) into free
+   * pool slots and adds it to the transmit ring, unpublished. False, with
+   * nothing changed, when the ring or the pool has no room. Nothing is
+   * allocated for a frame of one slot (a 2048-byte slot holds 2036 bytes).
+   */
+  #place(body: Uint8Array, prefix?: Uint8Array): boolean {
+    if (!(body instanceof Uint8Array) || (prefix !== undefined && !(prefix instanceof Uint8Array))) {
+      throw new VhostUserError('a frame is a Uint8Array', 'INVALID_ARGUMENT');
+    }
+    const pool = this.frontend.pool;
+    const slotSize = pool.slotSize;
+    const hdr = this.#hdr;
+    const length = (prefix === undefined ? 0 : prefix.length) + body.length;
+    const total = hdr + length;
+    const n = total <= slotSize ? 1 : Math.ceil(total / slotSize);
     if (n > 16)
-      throw new VhostUserError(`frame of ${frame.length} bytes exceeds ${this.maxFrame}`, 'INVALID_ARGUMENT');
-    if (this.tx.ring.freeCount() < n || pool.available < n) {
+      throw new VhostUserError(`frame of ${length} bytes exceeds ${this.maxFrame}`, 'INVALID_ARGUMENT');
+    const ring = this.tx.ring;
+    if (ring.freeCount() < n || pool.available < n) {
       this.#serviceTx(false);
-      if (this.tx.ring.freeCount() < n || pool.available < n) {
+      if (this.#closed) throw new VhostUserError('the driver is closed', 'CLOSED');
+      if (ring.freeCount() < n || pool.available < n) {
         this.#wantWritable = true;
         return false;
       }
     }
-    const slots: number[] = [];
-    const buffers: { addr: bigint; len: number }[] = [];
-    let off = 0; // offset in the frame
-    for (let i = 0; i < n; i++) {
+    const bytes = pool.bytes;
+    const buffers = this.#buffers(n);
+    let token: number | number[];
+    if (n === 1) {
       const s = pool.alloc();
-      slots.push(s);
-      const v = pool.view(s);
-      let w = 0;
-      if (i === 0) {
-        v.fill(0, 0, this.#hdr);
-        w = this.#hdr;
+      const o = s * slotSize;
+      for (let k = 0; k < hdr; k++) bytes[o + k] = 0;
+      this.#copyOut(prefix, body, 0, o + hdr, length);
+      const b = buffers[0]!;
+      b.addr = this.#address(s);
+      b.len = total;
+      token = s;
+    } else {
+      const slots = this.#slotLists.pop() ?? [];
+      slots.length = 0;
+      let off = 0; // offset in the frame
+      for (let i = 0; i < n; i++) {
+        const s = pool.alloc();
+        slots.push(s);
+        let o = s * slotSize;
+        let room = slotSize;
+        if (i === 0) {
+          for (let k = 0; k < hdr; k++) bytes[o + k] = 0;
+          o += hdr;
+          room -= hdr;
+        }
+        const take = Math.min(room, length - off);
+        this.#copyOut(prefix, body, off, o, take);
+        off += take;
+        const b = buffers[i]!;
+        b.addr = this.#address(s);
+        b.len = (i === 0 ? hdr : 0) + take;
       }
-      const take = Math.min(pool.slotSize - w, frame.length - off);
-      v.set(frame.subarray(off, off + take), w);
-      off += take;
-      buffers.push({ addr: pool.address(s), len: w + take });
+      token = slots;
     }
-    const head = this.tx.ring.add(buffers, slots);
+    const head = ring.add(buffers, token);
     if (head < 0) {
-      for (const s of slots) pool.free(s);
+      if (typeof token === 'number') pool.free(token);
+      else {
+        for (const s of token) pool.free(s);
+        this.#slotLists.push(token);
+      }
       this.#wantWritable = true;
       return false;
     }
     this.stats.sent++;
-    this.stats.sentBytes += frame.length;
+    this.stats.sentBytes += length;
     return true;
   }
 
@@ -270,12 +410,30 @@ export class VirtioNetDriver extends EventEmitter {
   sendBatch(frames: readonly Uint8Array[]): number {
     if (this.#closed) throw new VhostUserError('the driver is closed', 'CLOSED');
     let n = 0;
-    for (const f of frames) {
-      if (!this.#place(f)) break;
-      n++;
+    try {
+      while (n < frames.length && this.#place(frames[n]!)) n++;
+    } finally {
+      // frames placed before one that throws are still sent
+      if (n > 0) this.tx.publish();
     }
-    if (n > 0) this.tx.publish();
     return n;
+  }
+
+  /**
+   * Queues one frame, `prefix` (e.g. a protocol header) followed by `frame`,
+   * without building it and without making it visible to the back-end: call
+   * flush() after the last one (send() and sendBatch() flush too). False,
+   * nothing queued, when the ring is full (wait for 'writable').
+   */
+  queueFrame(frame: Uint8Array, prefix?: Uint8Array): boolean {
+    if (this.#closed) throw new VhostUserError('the driver is closed', 'CLOSED');
+    return this.#place(frame, prefix);
+  }
+
+  /** Makes queued frames visible to the back-end (one avail index store, one kick if wanted). */
+  flush(): void {
+    if (this.#closed) return;
+    this.tx.publish();
   }
 
   close(): void {
