@@ -1,5 +1,5 @@
 import { ratio, si, sig, sizeLabel } from './format.js';
-import { loadWarning } from './report-table.js';
+import { loadWarning, roundTripNotes } from './report-table.js';
 import type { BenchReport, ScenarioResult, TargetResult } from './results.js';
 import { BASELINE_IDS } from './scenarios.js';
 
@@ -129,12 +129,15 @@ export function latencyCharts(report: BenchReport): string[] {
       format: sig,
       bars: report.scenarios
         .filter((s) => s.size === size)
-        .map((r) =>
-          bar(r, r.p50Us, [
+        .map((r) => {
+          const b = bar(r, r.p50Us, [
             { value: r.p99Us, label: 'p99' },
             { value: r.p999Us, label: 'p99.9' },
-          ]),
-        ),
+          ]);
+          if (r.status === 'ok' && r.roundTripsUnavailable !== undefined)
+            b.note = 'no round trips (see the notes)';
+          return b;
+        }),
     }),
   );
 }
@@ -262,6 +265,7 @@ export function renderHtml(report: BenchReport): string {
   const m = report.machine;
   const c = report.memcpy;
   const unavailable = report.scenarios.filter((s) => s.status !== 'ok');
+  const notes = roundTripNotes(report);
   const charts = [
     '<h2>Throughput</h2>',
     ...throughputCharts(report),
@@ -303,6 +307,7 @@ ${targetsTable(report)}
 <h2>Results</h2>
 ${resultsTable(report)}
 ${unavailable.length ? `<p>${unavailable.length} scenario/size pair(s) not measured; reasons in the table.</p>` : ''}
+${notes.length ? `<ul class="notes">${notes.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul>` : ''}
 ${comparisonTable(report)}
 ${scenarioList(report)}
 ${charts.join('\n')}

@@ -56,6 +56,32 @@ function notRun(report: BenchReport): string[] {
   return lines;
 }
 
+/**
+ * One line per scenario whose rows show "-" for the round trips, saying why
+ * (the sizes it ran at, then the scenario's reason).
+ */
+export function roundTripNotes(report: BenchReport): string[] {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const r of report.scenarios) {
+    if (r.status !== 'ok' || r.roundTrips > 0 || r.roundTripsUnavailable === undefined) continue;
+    const key = `${r.id}:${r.roundTripsUnavailable}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const sizes = report.scenarios
+      .filter(
+        (x) =>
+          x.id === r.id &&
+          x.status === 'ok' &&
+          x.roundTrips === 0 &&
+          x.roundTripsUnavailable === r.roundTripsUnavailable,
+      )
+      .map((x) => sizeLabel(x.size));
+    lines.push(`${r.id} (${sizes.join(', ')}): no round trips: ${r.roundTripsUnavailable}`);
+  }
+  return lines;
+}
+
 function targetCell(t: TargetResult): string {
   if (t.value === null) return `n/a (${t.reason ?? 'not measured'})`;
   const v =
@@ -131,7 +157,7 @@ export function formatTable(report: BenchReport): string {
     textTable(t.head, t.rows),
     '(ends: "=" when both ends counted the same messages in both phases)',
   ];
-  const missing = notRun(report);
+  const missing = [...notRun(report), ...roundTripNotes(report)];
   if (missing.length > 0) out.push('', ...missing);
   const tr = targetRows(report);
   out.push('', textTable(tr.head, tr.rows));
@@ -149,7 +175,7 @@ export function formatTable(report: BenchReport): string {
 export function formatMarkdown(report: BenchReport): string {
   const t = scenarioRows(report);
   const tr = targetRows(report);
-  const missing = notRun(report);
+  const missing = [...notRun(report), ...roundTripNotes(report)];
   const parts = [
     `Run of ${report.date}: ${report.options.rounds} round(s), every scenario interleaved in one run, ` +
       `throughput phase ${report.options.durationMs} ms after ${report.options.warmupMs} ms warm-up, ` +

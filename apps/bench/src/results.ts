@@ -57,6 +57,8 @@ export interface ScenarioResult {
   maxUs: number;
   meanUs: number;
   roundTrips: number;
+  /** Why the scenario measures no round trips (its p50/p99/p99.9 are then not figures). */
+  roundTripsUnavailable?: string;
   cpuNsPerMessage: number;
   cpuNsPerMessageSender: number;
   cpuNsPerMessageReceiver: number;

@@ -381,6 +381,7 @@ export function aggregate(s: Scenario, size: number, trials: TrialResult[]): Sce
   r.maxUs = hist.max / 1000;
   r.meanUs = hist.mean / 1000;
   r.roundTrips = hist.totalCount;
+  if (s.noRoundTrips !== undefined && r.roundTrips === 0) r.roundTripsUnavailable = s.noRoundTrips;
   r.cpuNsPerMessage = median(trials.map((t) => t.cpuNsPerMessage));
   r.cpuNsPerMessageSender = median(trials.map((t) => t.cpuNsPerMessageSender));
   r.cpuNsPerMessageReceiver = median(trials.map((t) => t.cpuNsPerMessageReceiver));

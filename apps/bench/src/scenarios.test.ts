@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HdrHistogram } from './hdr-histogram.js';
+import { renderHtml } from './report-html.js';
+import { formatMarkdown, formatTable } from './report-table.js';
 import type { TrialResult } from './results.js';
 import { runBench, runTrial } from './runner.js';
 import { SCENARIOS } from './scenarios.js';
@@ -107,13 +109,82 @@ describe('DPDK scenarios against the real testpmd', () => {
         expect(t.counts.equal).toBe(true);
         expect(t.counts.measuredReceived).toBeGreaterThan(0);
         expect(t.counts.measuredReceived).toBeLessThanOrEqual(t.counts.throughputSent);
-        // testpmd only streams: no round trips are measured.
-        expect(HdrHistogram.fromSnapshot(t.latency).totalCount).toBe(0);
+        const h = HdrHistogram.fromSnapshot(t.latency);
+        if (id === 'testpmd-testpmd') {
+          // testpmd cannot time a round trip: none are recorded (the report says why).
+          expect(h.totalCount).toBe(0);
+          expect(t.counts.pingsSent).toBe(0);
+          expect(s.noRoundTrips).toMatch(/latencystats/);
+        } else {
+          // One frame at a time through testpmd macswap and back: every probe came back, and
+          // testpmd's own counters agree (it received and returned exactly what was sent).
+          expect(t.counts.pingsSent).toBeGreaterThan(0);
+          expect(t.counts.pingsReceived).toBe(t.counts.pingsSent);
+          expect(t.counts.repliesReceived).toBe(t.counts.pingsSent);
+          expect(t.extra.roundTripTestpmdTx).toBe(t.counts.pingsSent);
+          expect(h.totalCount).toBe(t.extra.roundTripsMeasured);
+          expect(h.totalCount).toBeGreaterThan(0);
+          expect(h.totalCount).toBeLessThanOrEqual(t.counts.pingsSent);
+          const p50 = h.valueAtPercentile(50);
+          expect(p50).toBeGreaterThan(0);
+          expect(p50).toBeLessThanOrEqual(h.valueAtPercentile(99));
+          expect(h.valueAtPercentile(99)).toBeLessThanOrEqual(h.valueAtPercentile(99.9));
+          expect(h.valueAtPercentile(99.9)).toBeLessThanOrEqual(h.max);
+        }
       }
       expect(readdirSync(workDir)).toEqual([]);
       expect(processesMentioning(workDir)).toEqual([]);
     });
   }
+});
+
+describe('DPDK scenarios in the report', () => {
+  it('vipc-testpmd has round-trip percentiles; testpmd-testpmd says why it has none', async (ctx) => {
+    for (const id of ['testpmd-testpmd', 'vipc-testpmd']) {
+      const reason = await checkAvailability(SCENARIOS.find((x) => x.id === id)!);
+      if (reason !== null) {
+        if (process.env.CI === 'true') throw new Error(`${id} is unavailable under CI: ${reason}`);
+        console.warn(`${id} skipped: ${reason} (Debian: apt-get install dpdk-dev)`);
+        ctx.skip();
+      }
+    }
+    const report = await runBench({
+      sizes: [64],
+      scenarios: ['testpmd-testpmd', 'vipc-testpmd'],
+      rounds: 1,
+      timing: TINY,
+      memcpy: false,
+    });
+    const [anchor, vipc] = report.scenarios;
+    expect(anchor!.id).toBe('testpmd-testpmd');
+    expect(anchor!.status).toBe('ok');
+    expect(anchor!.roundTrips).toBe(0);
+    expect(anchor!.roundTripsUnavailable).toMatch(/testpmd cannot time a round trip/);
+    expect(vipc!.id).toBe('vipc-testpmd');
+    expect(vipc!.status).toBe('ok');
+    expect(vipc!.roundTripsUnavailable).toBeUndefined();
+    expect(vipc!.roundTrips).toBeGreaterThan(0);
+    expect(vipc!.p50Us).toBeGreaterThan(0);
+    expect(vipc!.p50Us).toBeLessThanOrEqual(vipc!.p99Us);
+    expect(vipc!.p99Us).toBeLessThanOrEqual(vipc!.p999Us);
+    expect(vipc!.p999Us).toBeLessThanOrEqual(vipc!.maxUs);
+    expect(vipc!.counts.equal).toBe(true);
+    expect(vipc!.counts.repliesReceived).toBe(vipc!.counts.pingsSent);
+    // The table, the Markdown and the HTML give the reason instead of a bare "-".
+    const note = `testpmd-testpmd (64 B): no round trips: ${anchor!.roundTripsUnavailable}`;
+    const table = formatTable(report);
+    expect(table).toContain(note);
+    const row = table.split('\n').find((l) => l.startsWith('vipc-testpmd'))!;
+    const cells = row.split(/\s{2,}/); // scenario, size, msg/s, GB/s, p50, p99, p99.9, ...
+    expect(
+      cells
+        .slice(4, 7)
+        .map(Number)
+        .every((x) => x > 0),
+    ).toBe(true);
+    expect(formatMarkdown(report)).toContain(`- ${note}`);
+    expect(renderHtml(report)).toContain(`<li>${note}</li>`);
+  });
 });
 
 describe('runBench', () => {

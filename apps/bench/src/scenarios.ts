@@ -19,8 +19,22 @@ export interface Scenario {
   needs?: 'vring' | 'dpdk' | 'vhost-user' | 'lxc';
   /** Largest message the scenario can carry, and why (larger sizes are reported unavailable). */
   maxSize?: { bytes: number; reason: string };
+  /** When set, the scenario measures no round trips, and this says why (the report prints it). */
+  noRoundTrips?: string;
   description: string;
 }
+
+/**
+ * Why testpmd <-> testpmd reports no round trips. testpmd timestamps no
+ * packet: its forwarding modes only move packets, and `--latencystats`
+ * (DPDK's latencystats library) times a packet inside one testpmd, from its
+ * RX callback to its TX callback (min, mean, max and jitter, read through
+ * DPDK's metrics library, e.g. by dpdk-proc-info), which is not a round trip
+ * between two processes; a one-packet loop between two testpmd would give a
+ * mean from a packet rate, no percentiles.
+ */
+export const TESTPMD_NO_ROUND_TRIPS =
+  'testpmd cannot time a round trip: its forwarding modes carry no timestamps, and --latencystats (DPDK latencystats) only times a packet inside one testpmd, from RX to TX, not a round trip between two processes';
 
 /** Default spin before sleeping in spin-then-sleep mode (µs). */
 export const DEFAULT_SPIN_US = 50;
@@ -81,6 +95,18 @@ export const SCENARIOS: readonly Scenario[] = [
     vring: { layout: 'split', mode: 'poll', spinUs: 0 },
     needs: 'vring',
     description: 'split virtqueue in a SharedArrayBuffer shared by two workers, both busy-polling',
+  },
+  {
+    id: 'vring-split-event-workers',
+    transport: 'vring',
+    label: 'vring split, event, workers',
+    group: 'vipc',
+    endpoints: 'workers',
+    endpointTransport: 'vring',
+    vring: { layout: 'split', mode: 'event', spinUs: 0 },
+    needs: 'vring',
+    description:
+      'split virtqueue in a SharedArrayBuffer shared by two workers, Atomics.waitAsync doorbells with VIRTIO notification suppression',
   },
   {
     id: 'vring-split-poll',
@@ -157,6 +183,7 @@ export const SCENARIOS: readonly Scenario[] = [
     endpoints: 'testpmd',
     needs: 'dpdk',
     maxSize: { bytes: 1518, reason: 'testpmd sends each packet from one 2 KiB mbuf (at most 1518 B)' },
+    noRoundTrips: TESTPMD_NO_ROUND_TRIPS,
     description: 'DPDK testpmd with a vhost-user port and testpmd with virtio-user: the C anchor',
   },
   {
@@ -167,7 +194,8 @@ export const SCENARIOS: readonly Scenario[] = [
     endpoints: 'testpmd',
     needs: 'vhost-user',
     maxSize: { bytes: 1518, reason: 'testpmd sends each packet from one 2 KiB mbuf (at most 1518 B)' },
-    description: 'the @vipc/vhost-user back-end serving DPDK testpmd (virtio-user front-end)',
+    description:
+      'the @vipc/vhost-user back-end serving DPDK testpmd (virtio-user front-end): testpmd txonly streams to it; round trips: the back-end sends one frame at a time, testpmd macswap returns it',
   },
 ];
 

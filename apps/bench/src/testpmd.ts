@@ -4,6 +4,11 @@
  * testpmd sends (txonly) as fast as it can; the rate is what the receiving
  * side counted over the measured window; at the end the sender stops while
  * still connected and the receiver must count exactly what was sent.
+ *
+ * Round trips (vipc-testpmd only): the same testpmd is switched to macswap
+ * forwarding, and the back-end sends it one frame at a time
+ * (testpmd-round-trips.ts). testpmd <-> testpmd has none: testpmd cannot time
+ * one (the scenario's `noRoundTrips` says why).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +18,8 @@ import { BenchError } from './errors.js';
 import { HdrHistogram } from './hdr-histogram.js';
 import type { TrialResult } from './results.js';
 import type { Scenario } from './scenarios.js';
+import { RoundTripProbe } from './testpmd-round-trips.js';
+import { sleep, until } from './until.js';
 
 /** testpmd sends each packet from one mbuf (2048 B data room minus headroom). */
 export const TESTPMD_MAX_PACKET = 1518;
@@ -30,7 +37,8 @@ interface DpdkProcessLike {
 interface ControllerLike {
   process: DpdkProcessLike;
   start(o?: { txFirst?: boolean }): Promise<string>;
-  stop(): Promise<{ accumulated: { txPackets: number } }>;
+  stop(): Promise<{ accumulated: { txPackets: number; rxPackets: number } }>;
+  setForwardMode(mode: 'macswap'): Promise<void>;
   portStats(port: number): Promise<{ txPackets: number; rxPackets: number }[]>;
   quit(timeoutMs?: number): Promise<unknown>;
 }
@@ -42,6 +50,7 @@ interface DpdkModule {
 interface NetDeviceLike {
   stats: { received: number; receivedBytes: number };
   onFrame?: (frame: Uint8Array) => void;
+  send(frame: Uint8Array): boolean;
 }
 interface VhostUserModule {
   VirtioNetDevice: new () => NetDeviceLike;
@@ -64,18 +73,6 @@ function processCpuNs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1e9;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new BenchError('ENDPOINT_TIMEOUT', `timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 function emptyLatency() {
@@ -114,6 +111,8 @@ export async function runTestpmdTrial(
     let receiverCpu: () => number;
     let finalReceived: () => Promise<number>;
     let back: DpdkProcessLike | undefined;
+    // vipc-testpmd: routes the back-end's frames to round-trip probes from now on
+    let startProbes: (() => RoundTripProbe) | undefined;
     if (scenario.id === 'testpmd-testpmd') {
       const b = await dpdk.launchDpdk({
         eal: {
@@ -134,8 +133,14 @@ export async function runTestpmdTrial(
       const vu = (await import('@vipc/vhost-user' as string)) as VhostUserModule;
       const device = new vu.VirtioNetDevice();
       let bad = 0;
+      let probe: RoundTripProbe | undefined;
       device.onFrame = (frame) => {
-        if (frame.length !== size) bad++;
+        if (probe !== undefined) probe.onFrame(frame);
+        else if (frame.length !== size) bad++;
+      };
+      startProbes = () => {
+        probe = new RoundTripProbe(device, size, WAIT_MS);
+        return probe;
       };
       const errors: string[] = [];
       const backend = new vu.VhostUserBackend({ device, log: (l) => errors.push(l) });
@@ -184,6 +189,24 @@ export async function runTestpmdTrial(
       await until(() => received() >= total, `the back-end to count ${total} packets`, WAIT_MS);
       rx = await finalReceived();
     }
+    // Round trips: testpmd now returns what it receives (macswap, the same port), one frame in flight.
+    let latency = emptyLatency();
+    const pings = { sent: 0, received: 0, replies: 0, equal: true };
+    const latencyExtra: Record<string, number> = {};
+    if (startProbes !== undefined) {
+      await front.setForwardMode('macswap');
+      await front.start();
+      const rt = await startProbes().run(timing);
+      const fwd = (await front.stop()).accumulated;
+      latency = rt.histogram.snapshot();
+      pings.sent = rt.sent;
+      pings.received = fwd.rxPackets;
+      pings.replies = rt.returned;
+      pings.equal = fwd.rxPackets === rt.sent && fwd.txPackets === rt.sent && rt.returned === rt.sent;
+      latencyExtra.roundTripsMeasured = rt.measured;
+      latencyExtra.roundTripSendRetries = rt.sendRetries;
+      latencyExtra.roundTripTestpmdTx = fwd.txPackets;
+    }
     // Delivered in the window: the back-end's own count (vipc), else the packets the sender's NIC
     // enqueued (testpmd's vhost port drops nothing here: the exact-count check above proves it).
     const measured = back ? s1.txPackets - s0.txPackets : r1 - r0;
@@ -199,18 +222,22 @@ export async function runTestpmdTrial(
       cpuNsPerMessageSender: perMsg(cpuS),
       cpuNsPerMessageReceiver: perMsg(cpuR),
       cpuScope: 'process',
-      latency: emptyLatency(),
+      latency,
       counts: {
         throughputSent: total,
         throughputReceived: rx,
         measuredSent: s1.txPackets - s0.txPackets,
         measuredReceived: measured,
-        pingsSent: 0,
-        pingsReceived: 0,
-        repliesReceived: 0,
-        equal: rx === total,
+        pingsSent: pings.sent,
+        pingsReceived: pings.received,
+        repliesReceived: pings.replies,
+        equal: rx === total && pings.equal,
       },
-      extra: { windowMs, senderNicTxPps: ((s1.txPackets - s0.txPackets) / (t1 - t0)) * 1e9 },
+      extra: {
+        windowMs,
+        senderNicTxPps: ((s1.txPackets - s0.txPackets) / (t1 - t0)) * 1e9,
+        ...latencyExtra,
+      },
     };
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => {});
