@@ -25,6 +25,12 @@ export interface VringParams {
   eventIdx: boolean;
   dataOffset: number;
   memoryBytes: number;
+  /**
+   * Workers in event or spin mode: byte offset in the shared memory (past the
+   * guest memory) of two Int32 doorbells, kick then call, rung with
+   * Atomics.notify and awaited with Atomics.waitAsync.
+   */
+  doorbells?: number;
 }
 
 /** Everything an endpoint needs to set itself up. */

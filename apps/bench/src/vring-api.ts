@@ -61,7 +61,12 @@ export interface QueueOptionsLike {
 }
 
 export interface VringModule {
-  GuestMemory: { fromBuffer(buffer: ArrayBuffer | SharedArrayBuffer, guestAddress?: bigint): unknown };
+  GuestMemory: {
+    new (
+      regions: { guestAddress: bigint; size: number; buffer: ArrayBuffer | SharedArrayBuffer }[],
+    ): unknown;
+    fromBuffer(buffer: ArrayBuffer | SharedArrayBuffer, guestAddress?: bigint): unknown;
+  };
   splitLayout(
     size: number,
     opts?: { align?: number },

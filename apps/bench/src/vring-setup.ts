@@ -45,8 +45,10 @@ export async function vringResources(
     memoryBytes,
   };
   if (kind === 'worker') {
-    if (options.mode !== 'poll') throw new Error('worker vring scenarios run in poll mode only');
-    return { params, memory: new SharedArrayBuffer(memoryBytes), close: () => {} };
+    if (options.mode === 'poll') return { params, memory: new SharedArrayBuffer(memoryBytes), close: () => {} };
+    // Threads wake each other with Atomics on two words past the guest memory (no eventfd).
+    params.doorbells = memoryBytes;
+    return { params, memory: new SharedArrayBuffer(memoryBytes + 64), close: () => {} };
   }
   const shm = await import('@vipc/shm');
   const memfd = shm.memfdCreate(`vipc-bench-${process.pid}`, { size: memoryBytes });

@@ -88,6 +88,29 @@ function doorbell(efd: EventFdLike, onError: (e: unknown) => void): Doorbell {
   };
 }
 
+/**
+ * A doorbell between two threads: word `index` of `words` is set and notified
+ * by kick(); wait() takes a pending ring or awaits one (Atomics.waitAsync, the
+ * event loop keeps running). Clearing it with an exchange before the caller
+ * re-checks the ring loses no kick: a ring cleared by the exchange was made
+ * after its data, which the re-check then sees.
+ */
+function threadDoorbell(words: Int32Array, index: number): Doorbell {
+  return {
+    wait: async () => {
+      if (Atomics.exchange(words, index, 0) !== 0) return;
+      const r = Atomics.waitAsync(words, index, 0, STALL_LIMIT_NS / 1e6);
+      if (r.async) await r.value;
+      Atomics.exchange(words, index, 0);
+    },
+    kick: () => {
+      Atomics.store(words, index, 1);
+      Atomics.notify(words, index);
+    },
+    close: () => {},
+  };
+}
+
 async function openShared(ctx: EndpointContext): Promise<Shared> {
   const p = ctx.spec.vring;
   if (p === undefined) throw new BenchError('PROTOCOL', 'vring endpoint without vring parameters');
@@ -96,15 +119,19 @@ async function openShared(ctx: EndpointContext): Promise<Shared> {
   for (const [k, v] of Object.entries(p.addresses)) addresses[k] = BigInt(v);
   const shared = ctx.shared?.memory;
   if (shared !== undefined) {
-    if (shared.byteLength < p.memoryBytes)
+    const doorbells = p.doorbells;
+    if (shared.byteLength < (doorbells === undefined ? p.memoryBytes : doorbells + 8))
       throw new BenchError('PROTOCOL', 'shared memory smaller than the layout');
+    if (p.mode !== 'poll' && doorbells === undefined)
+      throw new BenchError('PROTOCOL', `worker vring in ${p.mode} mode without doorbells`);
+    const words = doorbells === undefined ? undefined : new Int32Array(shared, doorbells, 2);
     return {
       params: p,
-      memory: vr.GuestMemory.fromBuffer(shared, 0n),
-      data: new Uint8Array(shared),
+      memory: new vr.GuestMemory([{ guestAddress: 0n, size: p.memoryBytes, buffer: shared }]),
+      data: new Uint8Array(shared, 0, p.memoryBytes),
       addresses,
-      kick: undefined,
-      call: undefined,
+      kick: words && threadDoorbell(words, 0),
+      call: words && threadDoorbell(words, 1),
       close: () => {},
     };
   }
