@@ -62,9 +62,7 @@ export interface QueueOptionsLike {
 
 export interface VringModule {
   GuestMemory: {
-    new (
-      regions: { guestAddress: bigint; size: number; buffer: ArrayBuffer | SharedArrayBuffer }[],
-    ): unknown;
+    new (regions: { guestAddress: bigint; size: number; buffer: ArrayBuffer | SharedArrayBuffer }[]): unknown;
     fromBuffer(buffer: ArrayBuffer | SharedArrayBuffer, guestAddress?: bigint): unknown;
   };
   splitLayout(

@@ -45,7 +45,8 @@ export async function vringResources(
     memoryBytes,
   };
   if (kind === 'worker') {
-    if (options.mode === 'poll') return { params, memory: new SharedArrayBuffer(memoryBytes), close: () => {} };
+    if (options.mode === 'poll')
+      return { params, memory: new SharedArrayBuffer(memoryBytes), close: () => {} };
     // Threads wake each other with Atomics on two words past the guest memory (no eventfd).
     params.doorbells = memoryBytes;
     return { params, memory: new SharedArrayBuffer(memoryBytes + 64), close: () => {} };
