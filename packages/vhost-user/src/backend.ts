@@ -27,7 +27,7 @@ import {
 } from './defs.js';
 import { BackendQueue, type VirtioDevice } from './device.js';
 import { VhostUserError } from './errors.js';
-import { InflightBuffer } from './inflight.js';
+import { InflightBuffer, type InflightLayout, PackedTracker, SplitTracker } from './inflight.js';
 import { MemoryMap } from './memory-map.js';
 import type { MemoryRegionDescription, PayloadBodies, VringAddress, VringState } from './messages.js';
 
@@ -47,9 +47,9 @@ export interface BackendOptions {
   /** Seals every region fd must carry (e.g. Seal.SHRINK). */
   requireSeals?: number;
   /**
-   * Offer INFLIGHT_SHMFD (split rings): the back-end keeps the spec's inflight
-   * buffer, and a restarted back-end given it with SET_INFLIGHT_FD repairs it
-   * and re-processes what was inflight (default false).
+   * Offer INFLIGHT_SHMFD (split and packed rings): the back-end keeps the
+   * spec's inflight buffer, and a restarted back-end given it with
+   * SET_INFLIGHT_FD repairs it and re-processes what was inflight (default false).
    */
   inflight?: boolean;
   /** Where protocol problems are reported (default: nowhere; they are also emitted as 'connection-error'). */
@@ -481,7 +481,7 @@ export class VhostUserBackend extends EventEmitter {
       case R.GET_INFLIGHT_FD: {
         this.#needProtocol(P.INFLIGHT_SHMFD, 'GET_INFLIGHT_FD');
         const d = body as PayloadBodies['inflight'];
-        const buf = InflightBuffer.create(d.numQueues, d.queueSize);
+        const buf = InflightBuffer.create(d.numQueues, d.queueSize, this.#inflightLayout());
         this.#inflight?.close();
         this.#inflight = buf;
         conn.reply(
@@ -495,7 +495,14 @@ export class VhostUserBackend extends EventEmitter {
       case R.SET_INFLIGHT_FD: {
         this.#needProtocol(P.INFLIGHT_SHMFD, 'SET_INFLIGHT_FD');
         const d = body as PayloadBodies['inflight'];
-        const buf = InflightBuffer.adopt(msg.fds[0]!, d.mmapSize, d.mmapOffset, d.numQueues, d.queueSize);
+        const buf = InflightBuffer.adopt(
+          msg.fds[0]!,
+          d.mmapSize,
+          d.mmapOffset,
+          d.numQueues,
+          d.queueSize,
+          this.#inflightLayout(),
+        );
         this.#inflight?.close();
         this.#inflight = buf;
         return false;
@@ -513,6 +520,16 @@ export class VhostUserBackend extends EventEmitter {
           'FEATURE_NOT_NEGOTIATED',
         );
     }
+  }
+
+  /**
+   * The inflight layout the queues need: packed when VIRTIO_F_RING_PACKED was
+   * negotiated (as DPDK and QEMU decide it). Unknown before SET_FEATURES (QEMU
+   * may ask for the buffer first): then the ring build decides.
+   */
+  #inflightLayout(): InflightLayout | undefined {
+    if (!this.#featuresSet) return undefined;
+    return hasBit(this.#features, VirtioFeature.RING_PACKED) ? 'packed' : 'split';
   }
 
   #setFeatures(f: bigint): void {
@@ -698,13 +715,57 @@ export class VhostUserBackend extends EventEmitter {
         const desc = this.memoryMap.userToGuest(ua.desc, 16 * n, 'descriptor ring');
         const driverEvent = this.memoryMap.userToGuest(ua.avail, 4, 'driver event area');
         const deviceEvent = this.memoryMap.userToGuest(ua.used, 4, 'device event area');
+        let state = q.base ?? { nextAvail: 0, availWrap: true, nextUsed: 0, usedWrap: true };
+        const buf = this.#inflight;
+        let tracker: PackedTracker | undefined;
+        if (buf !== undefined && q.index < buf.numQueues && buf.queueSize === n) {
+          const iq = buf.packedQueue(q.index);
+          const usedWrap = state.usedWrap !== false;
+          const prev = q.inflight;
+          if (
+            prev instanceof PackedTracker &&
+            prev.queue === iq &&
+            iq.usedIdx === state.nextUsed &&
+            iq.usedWrap === (usedWrap ? 1 : 0)
+          ) {
+            // the same session's ring rebuilt (a new memory table): keep tracking
+            tracker = prev;
+          } else if (iq.version === 0 || prev !== undefined) {
+            // a fresh region, or the front-end moved the ring (stop, new base): start over there
+            iq.init(state.nextUsed, usedWrap);
+          } else {
+            // vhost-user "When reconnecting" (packed): commit or roll back the last
+            // batch, free what is on the free list, and re-process what is inflight.
+            // The region knows the device's used position, which the ring does not
+            // show; our devices complete in order, so the inflight chains are those
+            // from there on: the ring restarts at it and tracking starts afresh.
+            const memory = this.memoryMap.memory;
+            const r = iq.recover((pos) => {
+              const b = memory.slice(desc + BigInt(pos * 16 + 14), 2);
+              return b[0]! | (b[1]! << 8);
+            });
+            if (r.usedIdx !== state.nextUsed || r.usedWrap !== usedWrap) {
+              this.emit('queue-resync', q, state.nextUsed, r.usedIdx);
+            }
+            state = {
+              nextAvail: r.usedIdx,
+              availWrap: r.usedWrap,
+              nextUsed: r.usedIdx,
+              usedWrap: r.usedWrap,
+            };
+            iq.init(r.usedIdx, r.usedWrap);
+            if (r.ids.length > 0) this.emit('inflight-resubmit', q, r.ids);
+          }
+          tracker ??= new PackedTracker(buf, iq, this.memoryMap.memory, desc);
+        }
         q.ring = new vring.PackedDeviceQueue({
           memory: this.memoryMap.memory,
           size: n,
           addresses: { descRing: desc, driverEvent, deviceEvent },
           features,
-          state: q.base ?? { nextAvail: 0, availWrap: true, nextUsed: 0, usedWrap: true },
+          state,
         });
+        q.inflight = tracker;
       } else {
         const descTable = this.memoryMap.userToGuest(ua.desc, 16 * n, 'descriptor table');
         const availRing = this.memoryMap.userToGuest(ua.avail, 6 + 2 * n, 'available ring');
@@ -724,9 +785,14 @@ export class VhostUserBackend extends EventEmitter {
           nextAvail = usedIdx;
         }
         const buf = this.#inflight;
+        let tracker: SplitTracker | undefined;
         if (buf !== undefined && q.index < buf.numQueues && buf.queueSize === n) {
-          const iq = buf.queues[q.index]!;
-          if (iq.version === 0) iq.init(usedIdx);
+          const iq = buf.splitQueue(q.index);
+          const prev = q.inflight;
+          if (prev instanceof SplitTracker && prev.queue === iq) {
+            // the same session's ring rebuilt: keep tracking (entries are indexed by head)
+            tracker = prev;
+          } else if (iq.version === 0) iq.init(usedIdx);
           else {
             // vhost-user "When reconnecting": repair the last batch, then re-process
             // what was inflight. Our devices complete in order, so the inflight
@@ -737,8 +803,9 @@ export class VhostUserBackend extends EventEmitter {
               this.emit('inflight-resubmit', q, heads);
             }
           }
-          q.inflight = { buffer: buf, queue: iq };
+          tracker ??= new SplitTracker(buf, iq);
         }
+        q.inflight = tracker;
         q.ring = new vring.SplitDeviceQueue({
           memory: this.memoryMap.memory,
           size: n,
@@ -749,6 +816,7 @@ export class VhostUserBackend extends EventEmitter {
       }
     } catch (err) {
       q.ring = undefined;
+      q.inflight = undefined;
       const e =
         err instanceof VhostUserError
           ? err
@@ -839,7 +907,8 @@ export class VhostUserBackend extends EventEmitter {
       if (ring.enableNotifications()) this.#later(q);
     } catch (err) {
       const broken = q.ring?.broken;
-      if (broken || err instanceof vring.VringError) {
+      // VhostUserError: the inflight bookkeeping could not record a chain
+      if (broken || err instanceof vring.VringError || err instanceof VhostUserError) {
         this.#fail(
           q,
           new VhostUserError(`queue ${q.index} is broken: ${(err as Error).message}`, 'QUEUE_BROKEN', {

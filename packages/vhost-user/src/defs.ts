@@ -205,6 +205,8 @@ export const INFLIGHT_SPLIT_DESC_SIZE = 16;
 /** Sizes of the packed inflight layout: QueueRegionPacked header and DescStatePacked. */
 export const INFLIGHT_PACKED_HEADER_SIZE = 32;
 export const INFLIGHT_PACKED_DESC_SIZE = 32;
+/** Each queue's region starts on a 64-byte boundary (as DPDK's vhost library lays it out). */
+export const INFLIGHT_ALIGN = 64;
 
 /** Bit helpers for u64 feature words. */
 export function bit(n: number): bigint {

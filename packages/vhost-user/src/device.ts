@@ -5,7 +5,7 @@
 import type { EventFd } from '@vipc/shm';
 import type { DescriptorChain, GuestMemory, QueueState } from '@vipc/vring';
 import { VhostUserError } from './errors.js';
-import type { InflightBuffer, InflightQueue } from './inflight.js';
+import type { InflightTracker } from './inflight.js';
 
 /** The device side of one virtqueue, split or packed (@vipc/vring). */
 export interface DeviceQueue {
@@ -50,9 +50,7 @@ export class BackendQueue {
   /** @internal state from SET_VRING_BASE, applied when the ring is built */ base: QueueState | undefined;
   /** @internal */ userAddresses: { desc: bigint; avail: bigint; used: bigint; flags: number } | undefined;
   /** @internal */ packed = false;
-  /** @internal INFLIGHT_SHMFD bookkeeping (split rings) */ inflight:
-    | { buffer: InflightBuffer; queue: InflightQueue }
-    | undefined;
+  /** @internal INFLIGHT_SHMFD bookkeeping (split or packed layout) */ inflight: InflightTracker | undefined;
   /** @internal event mode: kicks are off while the queue is busy */ napi = false;
   /** @internal */ idleRounds = 0;
   /** @internal */ scheduled = false;
@@ -88,14 +86,11 @@ export class BackendQueue {
    * back-end marks the queue failed) on a bad ring.
    */
   pop(reuse?: DescriptorChain): DescriptorChain | null {
-    const c = this.#ring().pop(reuse);
+    const ring = this.#ring();
+    const c = ring.pop(reuse);
     if (c !== null) {
       this.stats.popped++;
-      const t = this.inflight;
-      if (t !== undefined) {
-        t.buffer.counter++;
-        t.queue.fetched(c.head, t.buffer.counter);
-      }
+      this.inflight?.fetched(c.head, c.descriptorCount, ring);
     }
     return c;
   }
@@ -107,14 +102,16 @@ export class BackendQueue {
   /** Records a used chain (not visible until flush()). */
   addUsed(head: number, writtenLen: number): void {
     this.#ring().addUsed(head, writtenLen);
-    this.inflight?.queue.used(head);
+    this.inflight?.used(head);
   }
 
   /** Publishes recorded used chains and signals the call eventfd if the driver wants it. */
   flush(): void {
     const ring = this.#ring();
+    const t = this.inflight;
+    t?.publishing();
     const notify = ring.publishUsed();
-    this.inflight?.queue.published(ring.state().nextUsed);
+    t?.published(ring);
     if (notify) this.signal();
   }
 

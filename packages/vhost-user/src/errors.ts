@@ -50,7 +50,12 @@ export type VhostUserErrorCode =
   /** An operation that the current state does not allow (e.g. sending before the link is up). */
   | 'INVALID_STATE'
   /** A bad argument from the local caller. */
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  /**
+   * The inflight region handed back with SET_INFLIGHT_FD (old-process or peer
+   * memory) is inconsistent: bad sizes, indexes, counters or list loops.
+   */
+  | 'INFLIGHT_CORRUPT';
 
 /** The one error class of @vipc/vhost-user. */
 export class VhostUserError extends Error {

@@ -63,7 +63,16 @@ export {
   FrontendQueue,
   VhostUserFrontend,
 } from './frontend.js';
-export { InflightBuffer, InflightQueue, inflightQueueSize } from './inflight.js';
+export {
+  InflightBuffer,
+  type InflightLayout,
+  InflightQueue,
+  inflightQueueSize,
+  type PackedDescriptor,
+  type PackedEntry,
+  PackedInflightQueue,
+  type PackedRecovery,
+} from './inflight.js';
 export { MemoryMap, type MemoryMapOptions } from './memory-map.js';
 export {
   BACKEND_SCHEMAS,

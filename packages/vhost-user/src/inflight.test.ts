@@ -16,7 +16,7 @@ describe('inflight buffer', () => {
     expect(inflightQueueSize(256)).toBe(4160);
     expect(inflightQueueSize(4)).toBe(128);
     using buf = InflightBuffer.create(2, 8);
-    const q = buf.queues[1]!;
+    const q = buf.splitQueue(1);
     expect(q.version).toBe(0);
     q.init(0);
     expect(q.version).toBe(1);
