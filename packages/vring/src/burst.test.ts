@@ -298,5 +298,27 @@ describe('hostile rings through the one-call paths', () => {
       expect(catchCode(() => r.driver.popUsedBatch(new Array(4)))).toBe('INVALID_USED_ID');
       expect(r.driver.broken?.code).toBe('INVALID_USED_ID');
     });
+
+    it(`${name} popUsedBatch(): the valid elements before a bad one are handed over, the next call reports the break`, () => {
+      const r = rig({ size: 4 });
+      for (let i = 0; i < 3; i++) r.driver.addBuffer(Number(r.data) + 64 * i, 64, `t${i}`, true);
+      r.driver.publish();
+      r.device.serve(4, (c) => c.writableLength);
+      r.device.publishUsed();
+      if (name === 'split') {
+        const s = r as ReturnType<typeof splitRig>;
+        s.view.setUint32(s.off(s.addresses.usedRing) + 4 + 8 + 4, 65, true); // used.ring[1].len = 65 > 64
+      } else {
+        const p = r as ReturnType<typeof packedRig>;
+        p.view.setUint32(p.off(p.addresses.descRing) + 16 + 8, 65, true); // second used descriptor's len
+      }
+      const tokens: unknown[] = new Array(4);
+      const lens = new Uint32Array(4);
+      expect(r.driver.popUsedBatch(tokens, lens)).toBe(1);
+      expect(tokens[0]).toBe('t0');
+      expect(lens[0]).toBe(64);
+      expect(r.driver.broken?.code).toBe('INVALID_USED_LENGTH');
+      expect(catchCode(() => r.driver.popUsedBatch(tokens, lens))).toBe('QUEUE_BROKEN');
+    });
   }
 });

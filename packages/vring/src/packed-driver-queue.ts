@@ -355,7 +355,17 @@ export class PackedDriverQueue {
     this.#refresh();
     const limit = Math.min(max, tokens.length, lens === undefined ? max : lens.length);
     let n = 0;
-    while (n < limit && this.#nextUsedHead() >= 0) {
+    while (n < limit) {
+      let head: number;
+      try {
+        head = this.#nextUsedHead();
+      } catch (err) {
+        // The elements before the bad one were valid: hand them over; the queue is
+        // broken, so the next call reports it.
+        if (n > 0) return n;
+        throw err;
+      }
+      if (head < 0) break;
       tokens[n] = this.#usedToken;
       if (lens !== undefined) lens[n] = this.#usedLen;
       n++;

@@ -453,10 +453,76 @@ export class SplitDriverQueue {
     this.#refresh();
     const limit = Math.min(max, tokens.length, lens === undefined ? max : lens.length);
     let n = 0;
-    while (n < limit && this.#nextUsed() >= 0) {
+    if (!this.features.inOrder && limit > 0) n = this.#usedRun(tokens, lens, limit);
+    while (n < limit) {
+      let head: number;
+      try {
+        head = this.#nextUsed();
+      } catch (err) {
+        // The elements before the bad one were valid: hand them over; the queue is
+        // broken, so the next call reports it.
+        if (n > 0) return n;
+        throw err;
+      }
+      if (head < 0) break;
       tokens[n] = this.#usedToken;
       if (lens !== undefined) lens[n] = this.#usedLen;
       n++;
+    }
+    return n;
+  }
+
+  /**
+   * popUsedBatch() without IN_ORDER: the used elements already published, up to
+   * `limit`, in one loop over locals. Stops before an element that fails a check
+   * (#nextUsed() then reports it) or when the ring is empty (#nextUsed() then
+   * arms EVENT_IDX).
+   */
+  #usedRun(tokens: unknown[], lens: Uint32Array | undefined, limit: number): number {
+    let last = this.#lastUsed;
+    if (this.#usedShadow === last && this.#loadUsedIdx() === last) return 0;
+    const k = Math.min(limit, (this.#usedShadow - last) & 0xffff);
+    const used32 = this.#used32;
+    const mask = this.#mask;
+    const size = this.size;
+    const inflight = this.#inflight;
+    const cap = this.#chainCap;
+    const toks = this.#tokens;
+    const chainLen = this.#chainLen;
+    const chainTail = this.#chainTail;
+    const freeNext = this.#freeNext;
+    let freeHead = this.#freeHead;
+    let freeTail = this.#freeTail;
+    let numFree = this.#numFree;
+    let n = 0;
+    for (; n < k; n++) {
+      const slot = last & mask;
+      const id = used32[1 + 2 * slot]!;
+      const len = used32[2 + 2 * slot]!;
+      if (id >= size || inflight[id] !== 1 || len > cap[id]!) break;
+      tokens[n] = toks[id];
+      if (lens !== undefined) lens[n] = len;
+      toks[id] = undefined;
+      inflight[id] = 0;
+      const tail = chainTail[id]!;
+      if (numFree === 0) {
+        freeHead = id;
+        freeTail = tail;
+      } else {
+        freeNext[tail] = freeHead;
+        freeHead = id;
+      }
+      numFree += chainLen[id]!;
+      last = (last + 1) & 0xffff;
+    }
+    this.#lastUsed = last;
+    this.#freeHead = freeHead;
+    this.#freeTail = freeTail;
+    this.#numFree = numFree;
+    this.#inflightCount -= n;
+    if (n > 0) {
+      this.#usedLen = lens === undefined ? 0 : lens[n - 1]!;
+      this.#usedToken = tokens[n - 1];
     }
     return n;
   }
