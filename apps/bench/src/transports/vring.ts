@@ -478,7 +478,7 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
     }
     let kind: number;
     let phase: number;
-    if (chain.segmentLength!(0) >= 2) {
+    if (chain.segmentLength !== undefined && chain.segmentLength(0) >= 2) {
       const bytes = chain.segmentBytes!(0);
       const at = chain.segmentOffset!(0);
       kind = bytes[at]!;
@@ -497,47 +497,20 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
     return chain.write(local);
   };
   const oneCall = q.serve !== undefined;
-  const serveCalls = (): number => {
-    const n = q.serve!(p.batch, visit);
-    if (n > 0) {
-      popped += n;
-      if (q.publishUsed() && s.call) {
-        s.call.kick();
-        calls++;
-      }
-    }
-    return n;
-  };
   // The chain object pop() refills: no DescriptorChain (nor its arrays) per message.
   let reuse: DescriptorChainLike | undefined;
   const serveBatch = (): number => {
-    if (oneCall) return serveCalls();
     let n = 0;
-    while (n < p.batch) {
-      const chain = q.pop(reuse);
-      if (chain === null) break;
-      reuse = chain;
-      n++;
-      // (size > 0, so readableLength === size means at least one readable buffer;
-      // chain.readable would build a view per buffer)
-      if (chain.readableLength !== size) {
-        throw new BenchError(
-          'PROTOCOL',
-          `chain with ${chain.readableLength} readable bytes, expected ${size}`,
-        );
+    if (oneCall) {
+      n = q.serve!(p.batch, visit);
+    } else {
+      while (n < p.batch) {
+        const chain = q.pop(reuse);
+        if (chain === null) break;
+        reuse = chain;
+        n++;
+        q.addUsed(chain.head, visit(chain));
       }
-      chain.read(local);
-      let written = 0;
-      if (tally.message(local[0]!, local[1]!)) {
-        if (chain.writableLength < size) {
-          throw new BenchError(
-            'PROTOCOL',
-            `round-trip chain with only ${chain.writableLength} writable bytes`,
-          );
-        }
-        written = chain.write(local);
-      }
-      q.addUsed(chain.head, written);
     }
     if (n > 0) {
       popped += n;
