@@ -5,16 +5,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DpdkProcess } from '@vipc/dpdk';
+import { leftoversOf, testpmdAvailable } from '@vipc/dpdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserFrontend } from './frontend.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
-import { accumulatedTotals, Testpmd, testpmdAvailable } from './test-support/testpmd.js';
+import { lastRxPackets, startTestpmd, totalsOf } from './test-support/testpmd.js';
 import { pollUntil } from './test-support/until.js';
 
 const available = testpmdAvailable();
 
 let dir: string;
-let testpmd: Testpmd | undefined;
+let testpmd: DpdkProcess | undefined;
 let frontend: VhostUserFrontend | undefined;
 let driver: VirtioNetDriver | undefined;
 
@@ -26,18 +28,13 @@ afterEach(async () => {
   driver = undefined;
   frontend?.close();
   frontend = undefined;
-  await testpmd?.stop(5000);
+  await testpmd?.stop({ timeoutMs: 5000 });
   testpmd = undefined;
   rmSync(dir, { recursive: true, force: true });
 });
 
 const until = (cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> =>
   pollUntil(cond, what, timeoutMs, 10);
-
-function lastCounter(output: string, name: 'RX' | 'TX'): number {
-  const all = [...output.matchAll(new RegExp(`${name}-packets:\\s*(\\d+)`, 'g'))];
-  return all.length === 0 ? 0 : Number(all[all.length - 1]![1]);
-}
 
 function ethernet(i: number): Uint8Array {
   const f = new Uint8Array(64);
@@ -70,9 +67,10 @@ describe.runIf(available)('vipc front-end -> DPDK testpmd net_vhost', () => {
     const ring = packed ? 'packed' : 'split';
     it(`testpmd rxonly counts exactly what vipc sent (${ring} ring, memfd memory)`, async () => {
       const sock = join(dir, 'vhost.sock');
-      testpmd = new Testpmd({
-        prefix: `vhf${process.pid}${packed ? 'p' : 's'}`,
-        vdev: `net_vhost0,iface=${sock},queues=1`,
+      const prefix = `vhf${process.pid}${packed ? 'p' : 's'}`;
+      testpmd = startTestpmd({
+        prefix,
+        vdev: { driver: 'net_vhost', iface: sock, queues: 1 },
         forwardMode: 'rxonly',
         mainLcore: 1,
       });
@@ -84,27 +82,29 @@ describe.runIf(available)('vipc front-end -> DPDK testpmd net_vhost', () => {
         timeoutMs: 60_000,
         replyTimeoutMs: 30_000,
       });
-      await testpmd.waitFor(/virtio is now ready for processing/);
+      await testpmd.waitFor('link-up', 60_000);
       // testpmd snapshots its counters when forwarding starts: send only after that
-      await testpmd.waitFor(/Port statistics =+/);
+      await testpmd.waitFor(/Port statistics =+/, 60_000);
       driver = new VirtioNetDriver(frontend);
       const total = 20_000;
       await sendAll(driver, total);
-      await until(() => lastCounter(testpmd!.output, 'RX') >= total, 'testpmd to count every frame');
+      await until(() => lastRxPackets(testpmd!) >= total, 'testpmd to count every frame');
       driver.close();
       driver = undefined;
       await frontend.stop();
       frontend = undefined;
-      const output = await testpmd.stop();
+      const totals = totalsOf(await testpmd.stop());
       testpmd = undefined;
-      expect(accumulatedTotals(output).rx).toBe(total);
+      expect(totals.rxPackets).toBe(total);
+      expect(leftoversOf(prefix, 0, [sock])).toEqual([]);
     });
 
     it(`testpmd macswap returns every frame to vipc (${ring} ring)`, async () => {
       const sock = join(dir, 'vhost2.sock');
-      testpmd = new Testpmd({
-        prefix: `vhm${process.pid}${packed ? 'p' : 's'}`,
-        vdev: `net_vhost0,iface=${sock},queues=1`,
+      const prefix = `vhm${process.pid}${packed ? 'p' : 's'}`;
+      testpmd = startTestpmd({
+        prefix,
+        vdev: { driver: 'net_vhost', iface: sock, queues: 1 },
         forwardMode: 'macswap',
         mainLcore: 1,
       });
@@ -116,9 +116,9 @@ describe.runIf(available)('vipc front-end -> DPDK testpmd net_vhost', () => {
         timeoutMs: 60_000,
         replyTimeoutMs: 30_000,
       });
-      await testpmd.waitFor(/virtio is now ready for processing/);
+      await testpmd.waitFor('link-up', 60_000);
       // testpmd snapshots its counters when forwarding starts: send only after that
-      await testpmd.waitFor(/Port statistics =+/);
+      await testpmd.waitFor(/Port statistics =+/, 60_000);
       let back = 0;
       let swapped = 0;
       const seen = new Set<number>();
@@ -142,13 +142,14 @@ describe.runIf(available)('vipc front-end -> DPDK testpmd net_vhost', () => {
       driver = undefined;
       await frontend.stop();
       frontend = undefined;
-      const totals = accumulatedTotals(await testpmd.stop());
+      const totals = totalsOf(await testpmd.stop());
       testpmd = undefined;
       expect(back).toBe(total);
       expect(swapped).toBe(total);
       expect(seen.size).toBe(total);
-      expect(totals.rx).toBe(total);
-      expect(totals.tx).toBe(total);
+      expect(totals.rxPackets).toBe(total);
+      expect(totals.txPackets).toBe(total);
+      expect(leftoversOf(prefix, 0, [sock])).toEqual([]);
     });
   }
 });

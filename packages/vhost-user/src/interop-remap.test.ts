@@ -14,23 +14,16 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hugepagePools, mountHugetlbfs, setHugepageCount, unmountHugetlbfs } from '@vipc/dpdk';
+import { leftoversOf, rootAvailable, testpmdAvailable } from '@vipc/dpdk/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
 import { anyPeer, type VhostUserListener } from './connection.js';
 import type { BackendQueue, VirtioDevice } from './device.js';
 import { VirtioNetDevice } from './net-device.js';
-import { accumulatedTotals, Testpmd, testpmdAvailable } from './test-support/testpmd.js';
+import { interactiveTestpmd } from './test-support/testpmd.js';
 import { pollUntil } from './test-support/until.js';
 
 const PAGES = 192; // 384 MiB of 2 MiB pages: testpmd with 16384 mbufs uses well under half
-
-function rootAvailable(): boolean {
-  if (process.getuid?.() === 0) return true;
-  const why = 'the SET_MEM_TABLE remap test reserves 2 MiB hugepages and mounts a hugetlbfs: it needs root';
-  if (process.env.CI === 'true') throw new Error(`${why} (CI must not skip interop tests)`);
-  console.warn(`skipping: ${why}`);
-  return false;
-}
 
 const available = testpmdAvailable() && rootAvailable();
 
@@ -126,18 +119,19 @@ describe.runIf(available)('DPDK testpmd dynamic memory: repeated SET_MEM_TABLE a
       };
 
       const prefix = `vhurm${process.pid}${packed ? 'p' : 's'}${mode[0]}`;
-      const testpmd = new Testpmd({
+      // the back-ends above run in this event loop: start testpmd without blocking it
+      const launching = interactiveTestpmd({
         prefix,
-        vdev: `net_virtio_user0,path=${join(dir, 'a.sock')},queues=1${packed ? ',packed_vq=1' : ''}`,
+        vdev: { driver: 'net_virtio_user', path: join(dir, 'a.sock'), queues: 1, packedVq: packed },
         forwardMode: 'txonly',
         txpkts: 64,
         hugeDir: huge,
-        interactive: true,
       });
       cleanups.push(async () => {
-        await testpmd.stop(5000);
+        await (await launching.catch(() => undefined))?.process.stop({ timeoutMs: 5000 });
       });
-      await testpmd.command('show port summary all', 90_000);
+      const testpmd = await launching;
+      await testpmd.command('show port summary all', { timeoutMs: 90_000 });
       const tablesAtInit = tables.length;
       expect(tablesAtInit).toBeGreaterThanOrEqual(1);
       expect(backend.queues[1]!.started).toBe(true);
@@ -147,7 +141,7 @@ describe.runIf(available)('DPDK testpmd dynamic memory: repeated SET_MEM_TABLE a
       const beforeAttach = tables.length;
       const attach = await testpmd.command(
         `port attach net_virtio_user1,path=${join(dir, 'b.sock')},queues=8,queue_size=4096${packed ? ',packed_vq=1' : ''}`,
-        90_000,
+        { timeoutMs: 90_000 },
       );
       expect(attach).toMatch(/Port 1 is attached/);
       // DPDK's heap grew: at least one new table (a real remap: the segment file grew) after traffic flowed
@@ -167,17 +161,18 @@ describe.runIf(available)('DPDK testpmd dynamic memory: repeated SET_MEM_TABLE a
       expect(txEnable[pause + 1]?.enabled, JSON.stringify(txEnable)).toBe(true);
 
       // stop forwarding first (packets left in the ring at exit are never counted), then read the totals
-      const stopped = await testpmd.command('stop');
-      const totals = accumulatedTotals(stopped);
-      await until(() => device.stats.received >= totals.tx, `all ${totals.tx} frames`, 30_000);
-      await testpmd.stop();
+      const sent = (await testpmd.stop()).accumulated.txPackets;
+      await until(() => device.stats.received >= sent, `all ${sent} frames`, 30_000);
+      await testpmd.quit();
       await until(() => !backend.connected, 'the front-end to disconnect', 30_000);
 
-      expect(totals.tx).toBeGreaterThanOrEqual(atRemap + 20_000);
-      expect(device.stats.received).toBe(totals.tx);
+      expect(sent).toBeGreaterThanOrEqual(atRemap + 20_000);
+      expect(device.stats.received).toBe(sent);
       expect(device.stats.discarded).toBe(0);
-      expect(device.stats.receivedBytes).toBe(64 * totals.tx);
+      expect(device.stats.receivedBytes).toBe(64 * sent);
       expect(errors).toEqual([]);
+      // testpmd's runtime dir and its hugepage files are gone
+      expect(leftoversOf(prefix)).toEqual([]);
     });
   }
 });

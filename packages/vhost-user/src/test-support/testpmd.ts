@@ -1,189 +1,90 @@
 /**
- * Test helper: runs the real dpdk-testpmd (Debian package dpdk-dev) with the
- * command lines of the project's PEERS notes, collects its output, and stops
- * it with SIGINT, then SIGKILL. Removes its runtime directory afterwards.
+ * The vhost-user interop tests' testpmd, on @vipc/dpdk's supervisor (which
+ * checks the file prefix, parses the output, stops with SIGINT then SIGKILL
+ * and removes the runtime directory, hugepage files and the sockets it made).
+ * What is vhost-user specific here is the command line of the project's PEERS
+ * notes: two lcores and one forwarding core, 16384 mbufs, `--no-huge -m 256`
+ * (a memfd virtio-user passes on) unless a hugetlbfs is given, statistics
+ * every second. The peer availability checks and leftover asserts come from
+ * `@vipc/dpdk/testing`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import {
+  type DpdkProcess,
+  type ExitInfo,
+  type ForwardCounters,
+  type ForwardMode,
+  type LaunchOptions,
+  spawnDpdk,
+  TestpmdController,
+  type Vdev,
+} from '@vipc/dpdk';
 
-export const TESTPMD = '/usr/bin/dpdk-testpmd';
-
-/** Whether testpmd is installed; under CI=true a missing testpmd fails the test instead. */
-export function testpmdAvailable(): boolean {
-  if (existsSync(TESTPMD)) return true;
-  if (process.env.CI === 'true') {
-    throw new Error(
-      'dpdk-testpmd is missing: install the Debian package dpdk-dev (CI must not skip interop tests)',
-    );
-  }
-  console.warn('skipping DPDK interop tests: install the Debian package dpdk-dev for /usr/bin/dpdk-testpmd');
-  return false;
-}
-
-export interface TestpmdOptions {
+export interface PeerOptions {
+  /** --file-prefix (unique per test: include the pid). */
   prefix: string;
-  vdev: string;
-  forwardMode: 'txonly' | 'rxonly' | 'io' | 'macswap';
+  vdev: Vdev;
+  forwardMode: ForwardMode;
+  /** Main lcore (0 or 1; default 0): the forwarding core is the other one. */
   mainLcore?: number;
+  /** Frame length for txonly. */
   txpkts?: number;
-  extraApp?: string[];
   /**
-   * Guest memory: 'no-huge' (default: `--no-huge -m 256`, a memfd) or DPDK's
-   * dynamic memory mode in a hugetlbfs mount (`--huge-dir DIR
+   * DPDK's dynamic memory mode in this hugetlbfs mount (`--huge-dir DIR
    * --single-file-segments`, no -m: the heap grows on demand, and virtio-user
-   * re-sends SET_MEM_TABLE each time).
+   * re-sends SET_MEM_TABLE each time) instead of `--no-huge -m 256`.
    */
   hugeDir?: string;
-  /** Interactive prompt (`-i`) driven through stdin with command(); forwarding starts with `start`. */
-  interactive?: boolean;
-  /** Total mbufs (default 16384). */
-  mbufs?: number;
-  /** EAL lcore list (default `0-1`). */
-  lcores?: string;
 }
 
-export class Testpmd {
-  readonly proc: ChildProcess;
-  readonly prefix: string;
-  output = '';
-  #exit: Promise<number | null>;
-  #waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
-
-  constructor(options: TestpmdOptions) {
-    this.prefix = options.prefix;
-    const memory =
-      options.hugeDir !== undefined
-        ? ['--huge-dir', options.hugeDir, '--single-file-segments']
-        : ['--no-huge', '-m', '256'];
-    const args = [
-      '-l',
-      options.lcores ?? '0-1',
-      '--main-lcore',
-      String(options.mainLcore ?? 0),
-      '-n',
-      '1',
-      `--file-prefix=${options.prefix}`,
-      '--no-pci',
-      ...memory,
-      '--vdev',
-      options.vdev,
-      '--',
-      ...(options.interactive ? ['-i'] : []),
-      '--nb-cores=1',
-      `--forward-mode=${options.forwardMode}`,
-      `--total-num-mbufs=${options.mbufs ?? 16384}`,
-      ...(options.interactive ? [] : ['--stats-period', '1']),
-      ...(options.txpkts !== undefined ? [`--txpkts=${options.txpkts}`] : []),
-      ...(options.extraApp ?? []),
-    ];
-    // Interactive: stdout is a pipe, so testpmd's printf output would sit in stdio's buffer
-    // while the prompt (written directly) arrives; coreutils' stdbuf (it execs testpmd,
-    // same pid) makes it line-buffered so each command's output precedes the next prompt.
-    this.proc = options.interactive
-      ? spawn('stdbuf', ['-oL', TESTPMD, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-      : spawn(TESTPMD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const onData = (d: Buffer): void => {
-      this.output += d.toString();
-      // keep memory bounded: the periodic stats repeat forever
-      if (this.output.length > 2_000_000) this.output = this.output.slice(-1_000_000);
-      for (const w of [...this.#waiters]) {
-        const m = this.output.match(w.re);
-        if (m) {
-          this.#waiters.splice(this.#waiters.indexOf(w), 1);
-          w.resolve(m);
-        }
-      }
-    };
-    this.proc.stdout!.on('data', onData);
-    this.proc.stderr!.on('data', onData);
-    this.#exit = new Promise((resolve) => {
-      this.proc.on('exit', (code) => resolve(code));
-      this.proc.on('error', () => resolve(-1));
-    });
-  }
-
-  /**
-   * Interactive mode: types `line` at the prompt and resolves with what
-   * testpmd printed until its next prompt.
-   */
-  async command(line: string, timeoutMs = 60_000): Promise<string> {
-    if (this.proc.stdin === null) throw new Error('testpmd was not started interactive');
-    const from = this.output.length;
-    this.proc.stdin.write(`${line}\n`);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.output.indexOf('testpmd> ', from);
-      if (i >= 0) return this.output.slice(from, i);
-      if (this.exited) throw new Error(`testpmd exited during "${line}":\n${this.output.slice(-3000)}`);
-      if (Date.now() > deadline) {
-        throw new Error(
-          `testpmd: no prompt after "${line}" within ${timeoutMs} ms:\n${this.output.slice(-3000)}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-
-  get exited(): boolean {
-    return this.proc.exitCode !== null || this.proc.signalCode !== null;
-  }
-
-  /** Resolves when the output matches `re`; rejects on exit or timeout. */
-  waitFor(re: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
-    const m = this.output.match(re);
-    if (m) return Promise.resolve(m);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`testpmd: no ${re} within ${timeoutMs} ms; output:\n${this.output.slice(-3000)}`));
-      }, timeoutMs);
-      const w = {
-        re,
-        resolve: (x: RegExpMatchArray) => {
-          clearTimeout(timer);
-          resolve(x);
-        },
-      };
-      this.#waiters.push(w);
-      this.#exit.then(() => {
-        const i = this.#waiters.indexOf(w);
-        if (i >= 0) {
-          this.#waiters.splice(i, 1);
-          clearTimeout(timer);
-          reject(new Error(`testpmd exited before ${re}; output:\n${this.output.slice(-3000)}`));
-        }
-      });
-    });
-  }
-
-  /**
-   * `quit` at the prompt (interactive) or SIGINT, then SIGKILL after `graceMs`;
-   * resolves with the full output. Removes the runtime dir.
-   */
-  async stop(graceMs = 20_000): Promise<string> {
-    if (!this.exited) {
-      const stdin = this.proc.stdin;
-      if (stdin?.writable) {
-        stdin.on('error', () => {});
-        stdin.end('quit\n');
-      } else this.proc.kill('SIGINT');
-      const killer = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
-      await this.#exit;
-      clearTimeout(killer);
-    }
-    for (const dir of [`/var/run/dpdk/${this.prefix}`, `/tmp/dpdk/${this.prefix}`]) {
-      rmSync(dir, { recursive: true, force: true });
-    }
-    return this.output;
-  }
+function launchOptions(o: PeerOptions, interactive: boolean): LaunchOptions {
+  return {
+    eal: {
+      lcores: [0, 1],
+      mainLcore: o.mainLcore ?? 0,
+      memoryChannels: 1,
+      filePrefix: o.prefix,
+      noPci: true,
+      noTelemetry: true,
+      ...(o.hugeDir !== undefined
+        ? { hugeDir: o.hugeDir, singleFileSegments: true }
+        : { noHuge: true, memoryMb: 256 }),
+      vdevs: [o.vdev],
+    },
+    testpmd: {
+      nbCores: 1,
+      forwardMode: o.forwardMode,
+      totalNumMbufs: 16384,
+      ...(interactive ? { interactive: true } : { statsPeriod: 1 }),
+      ...(o.txpkts !== undefined ? { txpkts: o.txpkts } : {}),
+    },
+    readyTimeoutMs: 90_000,
+  };
 }
 
-/** Totals of the "Accumulated forward statistics for all ports" block. */
-export function accumulatedTotals(output: string): { rx: number; tx: number } {
-  const i = output.lastIndexOf('Accumulated forward statistics for all ports');
-  if (i < 0) throw new Error(`no accumulated statistics in testpmd output:\n${output.slice(-3000)}`);
-  const block = output.slice(i);
-  const rx = block.match(/RX-packets:\s*(\d+)/);
-  const tx = block.match(/TX-packets:\s*(\d+)/);
-  if (!rx || !tx) throw new Error(`cannot parse testpmd totals:\n${block.slice(0, 2000)}`);
-  return { rx: Number(rx[1]), tx: Number(tx[1]) };
+/**
+ * Starts testpmd forwarding at once (non-interactive) and returns without
+ * waiting: its vipc peer runs in the test's own event loop.
+ */
+export function startTestpmd(o: PeerOptions): DpdkProcess {
+  return spawnDpdk(launchOptions(o, false));
+}
+
+/** testpmd at its interactive prompt (forwarding starts with `start`). */
+export function interactiveTestpmd(o: PeerOptions): Promise<TestpmdController> {
+  return TestpmdController.launch(launchOptions(o, true));
+}
+
+/** The "Accumulated forward statistics" testpmd printed when it stopped. */
+export function totalsOf(exit: ExitInfo): ForwardCounters {
+  if (exit.forwardStats === undefined) {
+    throw new Error(
+      `testpmd exited (${exit.signal ?? `code ${exit.code}`}) without forward statistics:\n${exit.lastLines.join('\n')}`,
+    );
+  }
+  return exit.forwardStats.accumulated;
+}
+
+/** The RX-packets of port 0 in testpmd's latest periodic NIC statistics (0 before the first). */
+export function lastRxPackets(p: DpdkProcess): number {
+  return p.portStats.get(0)?.rxPackets ?? 0;
 }
