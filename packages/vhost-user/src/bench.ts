@@ -38,6 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { VhostUserBackend } from './backend.js';
 import { TESTPMD, Testpmd } from './bench-testpmd.js';
+import { TESTPMD, Testpmd } from './bench-testpmd.js';
 import { deviceEndpoint, driverEndpoint, MESSAGE_HEADER_SIZE, MessageChannel } from './channel.js';
 import { anyPeer, type VhostUserListener } from './connection.js';
 import { VhostUserFrontend } from './frontend.js';
