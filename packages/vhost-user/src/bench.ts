@@ -6,6 +6,9 @@
  *
  *  - vipc -> vipc: a vipc front-end (VirtioNetDriver, child process) into a
  *    vipc back-end (VirtioNetDevice, this process);
+ *  - vipc -> vipc (channel): the same through the message API (MessageChannel
+ *    sendBatch of 56-byte messages, 64-byte frames with the message header)
+ *    into a back-end's MessageChannel, which copies each message out;
  *  - testpmd -> vipc: DPDK testpmd net_virtio_user txonly into a vipc back-end,
  *    measured twice per round: frames read as views, and copied out ("copy");
  *  - testpmd -> testpmd: net_virtio_user txonly into testpmd's own vhost PMD
@@ -19,8 +22,13 @@
  * The ratio testpmd->vipc / testpmd->testpmd is the issue's target (>= 50 %),
  * reported for both vipc receiver variants.
  *
+ * For the vipc pairs the CPU time per frame of the sender (child process)
+ * and of the receiver (this process) is reported too (process.cpuUsage over
+ * the pair's turn): less sensitive to the machine's load than the rate.
+ *
  * Options: --rounds=N (5), --seconds=S measured per pair and round (3),
- * --warmup=S (0.5), --mode=event|poll for the vipc back-ends (event), --no-pin.
+ * --warmup=S (0.5), --mode=event|poll for the vipc back-ends (event), --no-pin,
+ * --vipc-only (only the two vipc -> vipc pairs; no testpmd needed).
  */
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { VhostUserBackend } from './backend.js';
 import { TESTPMD, Testpmd } from './bench-testpmd.js';
+import { deviceEndpoint, driverEndpoint, MESSAGE_HEADER_SIZE, MessageChannel } from './channel.js';
 import { anyPeer, type VhostUserListener } from './connection.js';
 import { VhostUserFrontend } from './frontend.js';
 import { VirtioNetDevice } from './net-device.js';
@@ -61,9 +70,11 @@ async function until(cond: () => boolean, what: string, timeoutMs: number): Prom
 // ---------------------------------------------------------------- the vipc sender (child process)
 
 type ToSender = { cmd: 'start' } | { cmd: 'stop' } | { cmd: 'quit' };
-type FromSender = { ready: true } | { stopped: number };
+/** `stopped`: frames sent in all; `frames` and `cpuUs`: sent, and CPU time used, since the start. */
+type FromSender = { ready: true } | { stopped: number; frames: number; cpuUs: number };
+type SenderKind = 'frames' | 'channel';
 
-async function runSender(path: string): Promise<void> {
+async function runSender(path: string, kind: SenderKind): Promise<void> {
   const fe = await VhostUserFrontend.connect(path, {
     queueCount: 2,
     queueSize: 256,
@@ -76,9 +87,15 @@ async function runSender(path: string): Promise<void> {
   frame.fill(0xff, 0, 6);
   frame.set([0x02, 0, 0, 0, 0, 1, 0x08, 0x00], 6);
   const batch = Array.from({ length: 32 }, () => frame);
+  const channel = kind === 'channel' ? new MessageChannel(driverEndpoint(driver)) : undefined;
+  const message = frame.subarray(MESSAGE_HEADER_SIZE); // 64-byte frames with the header
+  const messages = Array.from({ length: 32 }, () => message);
+  const sent = (): number => (channel === undefined ? driver.stats.sent : channel.stats.sent);
   let running = false;
   let loop: Promise<void> | undefined;
-  const send = async (): Promise<void> => {
+  let cpu0 = process.cpuUsage();
+  let sent0 = 0;
+  const sendFrames = async (): Promise<void> => {
     let sinceYield = 0;
     while (running) {
       const n = driver.sendBatch(batch);
@@ -101,17 +118,36 @@ async function runSender(path: string): Promise<void> {
       }
     }
   };
+  const sendMessages = async (): Promise<void> => {
+    let sinceYield = 0;
+    while (running) {
+      // waits inside while the ring is full (back-pressure)
+      await channel!.sendBatch(messages);
+      if (++sinceYield >= 8) {
+        await new Promise((r) => setImmediate(r));
+        sinceYield = 0;
+      }
+    }
+  };
   process.on('message', (m: ToSender) => {
     if (m.cmd === 'start' && !running) {
       running = true;
-      loop = send();
+      cpu0 = process.cpuUsage();
+      sent0 = sent();
+      loop = channel === undefined ? sendFrames() : sendMessages();
     } else if (m.cmd === 'stop') {
       running = false;
-      void (loop ?? Promise.resolve()).then(() =>
-        process.send!({ stopped: driver.stats.sent } as FromSender),
-      );
+      void (loop ?? Promise.resolve()).then(() => {
+        const cpu = process.cpuUsage(cpu0);
+        process.send!({
+          stopped: sent(),
+          frames: sent() - sent0,
+          cpuUs: cpu.user + cpu.system,
+        } as FromSender);
+      });
     } else if (m.cmd === 'quit') {
       running = false;
+      channel?.close();
       driver.close();
       fe.stop().finally(() => {
         fe.close();
@@ -154,7 +190,8 @@ function median(xs: number[]): number {
 const mpps = (pps: number): string => (pps / 1e6).toFixed(2);
 const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
 
-const USAGE = 'usage: bench [--rounds=N] [--seconds=S] [--warmup=S] [--mode=event|poll] [--no-pin]';
+const USAGE =
+  'usage: bench [--rounds=N] [--seconds=S] [--warmup=S] [--mode=event|poll] [--no-pin] [--vipc-only]';
 
 function parseOptions() {
   return parseArgs({
@@ -166,6 +203,7 @@ function parseOptions() {
       warmup: { type: 'string', default: '0.5' },
       mode: { type: 'string', default: 'event' },
       'no-pin': { type: 'boolean', default: false },
+      'vipc-only': { type: 'boolean', default: false },
     },
   });
 }
@@ -191,7 +229,8 @@ async function main(): Promise<number> {
     process.stderr.write('--mode must be event or poll\n');
     return 2;
   }
-  if (!existsSync(TESTPMD)) {
+  const vipcOnly = values['vipc-only'];
+  if (!vipcOnly && !existsSync(TESTPMD)) {
     process.stderr.write(`${TESTPMD} is missing: install the Debian package dpdk-dev\n`);
     return 1;
   }
@@ -250,126 +289,171 @@ async function main(): Promise<number> {
         },
       });
 
-    // vipc -> vipc
-    const devA = receiver();
-    const sockA = join(dir, 'a.sock');
-    backend(devA, sockA);
-    const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--vipc-sender', sockA], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    cleanups.push(async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send({ cmd: 'quit' } as ToSender);
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    });
-    const fromChild = (pred: (m: FromSender) => boolean): Promise<FromSender> =>
-      new Promise((resolve, reject) => {
-        const onMsg = (m: FromSender): void => {
-          if (!pred(m)) return;
-          child.off('message', onMsg);
-          child.off('exit', onExit);
-          resolve(m);
-        };
-        const onExit = (): void => reject(new Error('the vipc sender exited'));
-        child.on('message', onMsg);
-        child.once('exit', onExit);
+    // vipc -> vipc, frames and messages: one sender process each
+    const vipcSender = async (sock: string, kind: SenderKind) => {
+      const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--vipc-sender', sock, kind], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
-    if (pinned && !pin(child.pid!, 1)) throw new Error('cannot pin the vipc sender to CPU 1');
-    await fromChild((m) => 'ready' in m);
-
-    // testpmd -> vipc
-    const devB = receiver();
-    const sockB = join(dir, 'b.sock');
-    backend(devB, sockB);
-    const tpB = new Testpmd({
-      prefix: `vbench${process.pid}b`,
-      vdev: `net_virtio_user0,path=${sockB},queues=1`,
-      forwardMode: 'txonly',
-      txpkts: FRAME,
-      mainLcore: 0,
-      interactive: true,
-    });
-    cleanups.push(() => tpB.stop(10_000));
-
-    // testpmd -> testpmd
-    const sockC = join(dir, 'c.sock');
-    const tpCrx = new Testpmd({
-      prefix: `vbench${process.pid}cr`,
-      vdev: `net_vhost0,iface=${sockC},queues=1`,
-      forwardMode: 'rxonly',
-      mainLcore: 1,
-      interactive: true,
-    });
-    cleanups.push(() => tpCrx.stop(10_000));
-    await until(() => existsSync(sockC), 'the vhost PMD socket', 60_000);
-    const tpCtx = new Testpmd({
-      prefix: `vbench${process.pid}ct`,
-      vdev: `net_virtio_user0,path=${sockC},queues=1`,
-      forwardMode: 'txonly',
-      txpkts: FRAME,
-      mainLcore: 0,
-      interactive: true,
-    });
-    cleanups.push(() => tpCtx.stop(10_000));
-
-    for (const tp of [tpB, tpCrx, tpCtx]) await tp.command('show port summary all', 90_000);
-    await tpCrx.waitFor(/virtio is now ready for processing/, 60_000);
-    await until(() => devA.linkUp(0) && devB.linkUp(0), 'the vipc back-ends to start', 60_000);
-
-    const pairs: Pair[] = [
-      {
-        name: 'vipc -> vipc',
-        start: async () => {
-          child.send({ cmd: 'start' } as ToSender);
-        },
-        count: () => devA.stats.received,
+      cleanups.push(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((r) => child.once('exit', r));
+        child.send({ cmd: 'quit' } as ToSender);
+        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(t);
+      });
+      const fromChild = (pred: (m: FromSender) => boolean): Promise<FromSender> =>
+        new Promise((resolve, reject) => {
+          const onMsg = (m: FromSender): void => {
+            if (!pred(m)) return;
+            child.off('message', onMsg);
+            child.off('exit', onExit);
+            resolve(m);
+          };
+          const onExit = (): void => reject(new Error('the vipc sender exited'));
+          child.on('message', onMsg);
+          child.once('exit', onExit);
+        });
+      if (pinned && !pin(child.pid!, 1)) throw new Error('cannot pin the vipc sender to CPU 1');
+      await fromChild((m) => 'ready' in m);
+      return {
+        start: () => child.send({ cmd: 'start' } as ToSender),
+        /** Stops the sender; resolves with what it reports. */
         stop: async () => {
           const stopped = fromChild((m) => 'stopped' in m);
           child.send({ cmd: 'stop' } as ToSender);
-          const sent = ((await stopped) as { stopped: number }).stopped;
-          await until(() => devA.stats.received >= sent, 'the vipc back-end to drain', 30_000);
+          return (await stopped) as { stopped: number; frames: number; cpuUs: number };
         },
-      },
-      {
-        name: 'testpmd -> vipc',
+      };
+    };
+    const devA = receiver();
+    const sockA = join(dir, 'a.sock');
+    backend(devA, sockA);
+    const senderA = await vipcSender(sockA, 'frames');
+    const devD = new VirtioNetDevice();
+    const sockD = join(dir, 'd.sock');
+    backend(devD, sockD);
+    const channelD = new MessageChannel(deviceEndpoint(devD));
+    channelD.on('message', (m: Uint8Array) => {
+      sink ^= m[0]!;
+    });
+    cleanups.push(() => channelD.close());
+    const senderD = await vipcSender(sockD, 'channel');
+    /** Sender and receiver CPU ns per frame of each round, by pair name (the vipc pairs). */
+    const cpuNs = new Map<string, number[]>();
+    const rxCpuNs = new Map<string, number[]>();
+    const vipcPair = (
+      name: string,
+      sender: Awaited<ReturnType<typeof vipcSender>>,
+      received: () => number,
+    ): Pair => {
+      cpuNs.set(name, []);
+      rxCpuNs.set(name, []);
+      // this process's CPU time over the pair's turn (the other back-ends sleep meanwhile)
+      let rxCpu0 = process.cpuUsage();
+      let rx0 = 0;
+      return {
+        name,
         start: async () => {
-          await tpB.command('start');
+          rxCpu0 = process.cpuUsage();
+          rx0 = received();
+          sender.start();
         },
-        count: () => devB.stats.received,
+        count: received,
         stop: async () => {
-          await tpB.command('stop');
+          const r = await sender.stop();
+          cpuNs.get(name)!.push((r.cpuUs * 1000) / Math.max(r.frames, 1));
+          await until(() => received() >= r.stopped, 'the vipc back-end to drain', 30_000);
+          const rx = process.cpuUsage(rxCpu0);
+          rxCpuNs.get(name)!.push(((rx.user + rx.system) * 1000) / Math.max(received() - rx0, 1));
         },
-      },
-      {
-        name: 'testpmd -> vipc (copy)',
-        start: async () => {
-          copy = true;
-          await tpB.command('start');
-        },
-        count: () => devB.stats.received,
-        stop: async () => {
-          await tpB.command('stop');
-          copy = false;
-        },
-      },
-      {
-        name: 'testpmd -> testpmd',
-        start: async () => {
-          await tpCrx.command('start');
-          await tpCtx.command('start');
-        },
-        count: async () => parseRxPackets(await tpCrx.command('show port stats 0')),
-        stop: async () => {
-          await tpCtx.command('stop');
-          await tpCrx.command('stop');
-        },
-      },
+      };
+    };
+    const pairs: Pair[] = [
+      vipcPair('vipc -> vipc', senderA, () => devA.stats.received),
+      vipcPair('vipc -> vipc (channel)', senderD, () => channelD.stats.received),
     ];
 
+    if (!vipcOnly) {
+      // testpmd -> vipc
+      const devB = receiver();
+      const sockB = join(dir, 'b.sock');
+      backend(devB, sockB);
+      const tpB = new Testpmd({
+        prefix: `vbench${process.pid}b`,
+        vdev: `net_virtio_user0,path=${sockB},queues=1`,
+        forwardMode: 'txonly',
+        txpkts: FRAME,
+        mainLcore: 0,
+        interactive: true,
+      });
+      cleanups.push(() => tpB.stop(10_000));
+
+      // testpmd -> testpmd
+      const sockC = join(dir, 'c.sock');
+      const tpCrx = new Testpmd({
+        prefix: `vbench${process.pid}cr`,
+        vdev: `net_vhost0,iface=${sockC},queues=1`,
+        forwardMode: 'rxonly',
+        mainLcore: 1,
+        interactive: true,
+      });
+      cleanups.push(() => tpCrx.stop(10_000));
+      await until(() => existsSync(sockC), 'the vhost PMD socket', 60_000);
+      const tpCtx = new Testpmd({
+        prefix: `vbench${process.pid}ct`,
+        vdev: `net_virtio_user0,path=${sockC},queues=1`,
+        forwardMode: 'txonly',
+        txpkts: FRAME,
+        mainLcore: 0,
+        interactive: true,
+      });
+      cleanups.push(() => tpCtx.stop(10_000));
+
+      for (const tp of [tpB, tpCrx, tpCtx]) await tp.command('show port summary all', 90_000);
+      await tpCrx.waitFor(/virtio is now ready for processing/, 60_000);
+      await until(() => devB.linkUp(0), 'the vipc back-end to start', 60_000);
+      pairs.push(
+        {
+          name: 'testpmd -> vipc',
+          start: async () => {
+            await tpB.command('start');
+          },
+          count: () => devB.stats.received,
+          stop: async () => {
+            await tpB.command('stop');
+          },
+        },
+        {
+          name: 'testpmd -> vipc (copy)',
+          start: async () => {
+            copy = true;
+            await tpB.command('start');
+          },
+          count: () => devB.stats.received,
+          stop: async () => {
+            await tpB.command('stop');
+            copy = false;
+          },
+        },
+        {
+          name: 'testpmd -> testpmd',
+          start: async () => {
+            await tpCrx.command('start');
+            await tpCtx.command('start');
+          },
+          count: async () => parseRxPackets(await tpCrx.command('show port stats 0')),
+          stop: async () => {
+            await tpCtx.command('stop');
+            await tpCrx.command('stop');
+          },
+        },
+      );
+    }
+    await until(() => devA.linkUp(0) && devD.linkUp(0), 'the vipc back-ends to start', 60_000);
+
     const results: number[][] = pairs.map(() => []);
+    const at = (name: string): number[] => results[pairs.findIndex((p) => p.name === name)]!;
     process.stdout.write(
       `vipc vhost-user packet-rate benchmark: ${FRAME}-byte frames, ${rounds} rounds, ${windowMs / 1000} s per pair and round, vipc back-ends in ${mode} mode, ${cpus().length} CPUs, ${pinned ? 'receivers on CPU 0 and senders on CPU 1' : 'unpinned'}, load average ${load0.map((x) => x.toFixed(2)).join(' ')}\n`,
     );
@@ -389,44 +473,60 @@ async function main(): Promise<number> {
         await p.stop();
         results[i]!.push(pps);
       }
+      const cpu = [...cpuNs]
+        .map(([name, xs]) => `${name} ${xs[r]!.toFixed(0)} / ${rxCpuNs.get(name)![r]!.toFixed(0)} ns`)
+        .join(', ');
+      const ratios = vipcOnly
+        ? ''
+        : ` (its own Rx-pps: ${mpps(lastRxPps)}), ratios ${pct(at('testpmd -> vipc')[r]! / at('testpmd -> testpmd')[r]!)}, ${pct(at('testpmd -> vipc (copy)')[r]! / at('testpmd -> testpmd')[r]!)}`;
       process.stdout.write(
-        `round ${r + 1}: ${pairs.map((p, i) => `${p.name} ${mpps(results[i]![r]!)} Mpps`).join(', ')} (its own Rx-pps: ${mpps(lastRxPps)}), ratios ${pct(results[1]![r]! / results[3]![r]!)}, ${pct(results[2]![r]! / results[3]![r]!)}\n`,
+        `round ${r + 1}: ${pairs.map((p, i) => `${p.name} ${mpps(results[i]![r]!)} Mpps`).join(', ')}${ratios}; CPU per frame, sender / receiver: ${cpu}\n`,
       );
     }
     void sink;
     const load1 = loadavg();
-    const ratios = results[1]!.map((x, r) => x / results[3]![r]!);
-    const copyRatios = results[2]!.map((x, r) => x / results[3]![r]!);
+    const ratios = vipcOnly ? [] : at('testpmd -> vipc').map((x, r) => x / at('testpmd -> testpmd')[r]!);
+    const copyRatios = vipcOnly
+      ? []
+      : at('testpmd -> vipc (copy)').map((x, r) => x / at('testpmd -> testpmd')[r]!);
     const row = (cells: string[]): string => `| ${cells.join(' | ')} |\n`;
+    const cpuNames = [...cpuNs.keys()];
     let table = row([
       'round',
       ...pairs.map((p) => `${p.name} (Mpps)`),
-      'testpmd->vipc / testpmd->testpmd',
-      '(copy) / testpmd->testpmd',
+      ...(vipcOnly ? [] : ['testpmd->vipc / testpmd->testpmd', '(copy) / testpmd->testpmd']),
+      ...cpuNames.map((n) => `${n}: sender / receiver CPU ns/frame`),
     ]);
-    table += row(['---', ...pairs.map(() => '---:'), '---:', '---:']);
+    table += row([
+      '---',
+      ...pairs.map(() => '---:'),
+      ...(vipcOnly ? [] : ['---:', '---:']),
+      ...cpuNames.map(() => '---:'),
+    ]);
     for (let r = 0; r < rounds; r++) {
       table += row([
         String(r + 1),
         ...pairs.map((_, i) => mpps(results[i]![r]!)),
-        pct(ratios[r]!),
-        pct(copyRatios[r]!),
+        ...(vipcOnly ? [] : [pct(ratios[r]!), pct(copyRatios[r]!)]),
+        ...cpuNames.map((n) => `${cpuNs.get(n)![r]!.toFixed(0)} / ${rxCpuNs.get(n)![r]!.toFixed(0)}`),
       ]);
     }
     table += row([
       'median',
       ...pairs.map((_, i) => mpps(median(results[i]!))),
-      pct(median(ratios)),
-      pct(median(copyRatios)),
+      ...(vipcOnly ? [] : [pct(median(ratios)), pct(median(copyRatios))]),
+      ...cpuNames.map((n) => `${median(cpuNs.get(n)!).toFixed(0)} / ${median(rxCpuNs.get(n)!).toFixed(0)}`),
     ]);
     process.stdout.write(`\n${table}\n`);
     process.stdout.write(
       `load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${load1.map((x) => x.toFixed(2)).join(' ')}; ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
     );
-    const verdict = (x: number): string => (x >= 0.5 ? 'met' : 'NOT met');
-    process.stdout.write(
-      `target (testpmd->vipc >= 50 % of testpmd->testpmd, median of the same-round ratios): ${verdict(median(ratios))}; with the copy: ${verdict(median(copyRatios))}\n`,
-    );
+    if (!vipcOnly) {
+      const verdict = (x: number): string => (x >= 0.5 ? 'met' : 'NOT met');
+      process.stdout.write(
+        `target (testpmd->vipc >= 50 % of testpmd->testpmd, median of the same-round ratios): ${verdict(median(ratios))}; with the copy: ${verdict(median(copyRatios))}\n`,
+      );
+    }
     return 0;
   } finally {
     await cleanup();
@@ -436,7 +536,7 @@ async function main(): Promise<number> {
 }
 
 if (process.argv[2] === '--vipc-sender') {
-  await runSender(process.argv[3]!);
+  await runSender(process.argv[3]!, process.argv[4] === 'channel' ? 'channel' : 'frames');
 } else {
   process.exitCode = await main();
 }
