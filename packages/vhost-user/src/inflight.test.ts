@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
 import { anyPeer } from './connection.js';
-import type { BackendQueue, VirtioDevice } from './device.js';
+import type { BackendQueue } from './device.js';
 import { VhostUserFrontend } from './frontend.js';
 import { InflightBuffer, inflightQueueSize } from './inflight.js';
+import { InOrderDevice } from './test-support/in-order-device.js';
 import { pollUntil } from './test-support/until.js';
 
 describe('inflight buffer', () => {
@@ -37,28 +38,6 @@ describe('inflight buffer', () => {
   });
 });
 
-/** Completes what it pops only while `complete` is set; the rest stays inflight. */
-class InOrderDevice implements VirtioDevice {
-  readonly type = 'test';
-  readonly features = 0n;
-  readonly queueCount = 1;
-  popped: number[] = [];
-  completeFirst: number;
-  constructor(completeFirst: number) {
-    this.completeFirst = completeFirst;
-  }
-  process(q: BackendQueue): undefined {
-    for (;;) {
-      const c = q.pop();
-      if (c === null) break;
-      this.popped.push(c.head);
-      if (this.popped.length <= this.completeFirst) q.addUsed(c.head, 0);
-    }
-    q.flush();
-    return undefined;
-  }
-}
-
 let dir: string;
 const cleanup: (() => void)[] = [];
 beforeEach(() => {
@@ -73,52 +52,76 @@ const until = (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<v
   pollUntil(cond, what, timeoutMs, 5);
 
 describe('INFLIGHT_SHMFD across a back-end restart', () => {
-  it('the restarted back-end finds the inflight chains in fetch order and completes them', async () => {
-    const path = join(dir, 'if.sock');
-    const d1 = new InOrderDevice(3);
-    const b1 = new VhostUserBackend({ device: d1, inflight: true });
-    const l1 = b1.listen(path, { policy: anyPeer });
-    cleanup.push(
-      () => l1.close(),
-      () => b1.close(),
-    );
-    const fe = await VhostUserFrontend.connect(path, {
-      queueCount: 1,
-      queueSize: 16,
-      inflight: true,
-      policy: anyPeer,
-      reconnect: true,
+  for (const packed of [false, true]) {
+    const ring = packed ? 'packed' : 'split';
+    it(`the restarted back-end finds the inflight chains in fetch order and completes them (${ring} ring)`, async () => {
+      const path = join(dir, `if-${ring}.sock`);
+      const d1 = new InOrderDevice(3);
+      const b1 = new VhostUserBackend({ device: d1, inflight: true });
+      const l1 = b1.listen(path, { policy: anyPeer });
+      cleanup.push(
+        () => l1.close(),
+        () => b1.close(),
+      );
+      const fe = await VhostUserFrontend.connect(path, {
+        queueCount: 1,
+        queueSize: 16,
+        packed,
+        inflight: true,
+        policy: anyPeer,
+        reconnect: true,
+      });
+      cleanup.push(() => fe.close());
+      const q = fe.queues[0]!;
+      const heads: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        // two descriptors per chain (a packed region holds one entry per descriptor)
+        const slot = fe.pool.alloc();
+        const a = fe.pool.address(slot);
+        heads.push(
+          q.ring.add(
+            [
+              { addr: a, len: 32 },
+              { addr: a + 32n, len: 32 },
+            ],
+            slot,
+          ),
+        );
+      }
+      q.publish();
+      await until(() => d1.popped.length === 6, 'the first back-end to take all six');
+      expect(d1.popped).toEqual(heads);
+      // three completed, three inflight: the back-end dies before the driver looked at the
+      // used ones (a packed driver's own used position is still 0)
+      b1.close();
+      l1.close();
+      const d2 = new InOrderDevice(100);
+      const b2 = new VhostUserBackend({ device: d2, inflight: true });
+      const resubmitted: number[][] = [];
+      const resync: number[][] = [];
+      const errors: Error[] = [];
+      b2.on('inflight-resubmit', (_q: BackendQueue, h: number[]) => resubmitted.push(h));
+      b2.on('queue-resync', (_q: BackendQueue, from: number, to: number) => resync.push([from, to]));
+      b2.on('queue-error', (_q: BackendQueue, e: Error) => errors.push(e));
+      const l2 = b2.listen(path, { policy: anyPeer });
+      cleanup.push(
+        () => l2.close(),
+        () => b2.close(),
+      );
+      await new Promise((r) => fe.once('reconnect', r));
+      await until(() => d2.popped.length === 3, 'the second back-end to redo the inflight three');
+      expect(errors).toEqual([]);
+      expect(resubmitted).toEqual([heads.slice(3)]);
+      expect(d2.popped).toEqual(heads.slice(3));
+      // split: the used index is in the ring; packed: only the region knows the device
+      // used 6 descriptors, the front-end's base says 0
+      expect(resync).toEqual(packed ? [[0, 6]] : []);
+      const used: number[] = [];
+      await until(() => {
+        for (let u = q.ring.popUsed(); u !== null; u = q.ring.popUsed()) used.push(u.head);
+        return used.length === 6;
+      }, 'all six used');
+      expect(used).toEqual(heads);
     });
-    cleanup.push(() => fe.close());
-    const q = fe.queues[0]!;
-    const heads: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      const slot = fe.pool.alloc();
-      heads.push(q.ring.add([{ addr: fe.pool.address(slot), len: 64 }], slot));
-    }
-    q.publish();
-    await until(() => d1.popped.length === 6, 'the first back-end to take all six');
-    // three completed, three inflight: the back-end dies
-    b1.close();
-    l1.close();
-    const d2 = new InOrderDevice(100);
-    const b2 = new VhostUserBackend({ device: d2, inflight: true });
-    const resubmitted: number[][] = [];
-    b2.on('inflight-resubmit', (_q: BackendQueue, h: number[]) => resubmitted.push(h));
-    const l2 = b2.listen(path, { policy: anyPeer });
-    cleanup.push(
-      () => l2.close(),
-      () => b2.close(),
-    );
-    await new Promise((r) => fe.once('reconnect', r));
-    await until(() => d2.popped.length === 3, 'the second back-end to redo the inflight three');
-    expect(resubmitted).toEqual([heads.slice(3)]);
-    expect(d2.popped).toEqual(heads.slice(3));
-    const used: number[] = [];
-    await until(() => {
-      for (let u = q.ring.popUsed(); u !== null; u = q.ring.popUsed()) used.push(u.head);
-      return used.length === 6;
-    }, 'all six used');
-    expect(used).toEqual(heads);
-  });
+  }
 });

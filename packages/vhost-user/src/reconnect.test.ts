@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
 import { deviceEndpoint, driverEndpoint, MessageChannel } from './channel.js';
 import { anyPeer } from './connection.js';
+import { hasBit, ProtocolFeature } from './defs.js';
 import { VhostUserFrontend } from './frontend.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
@@ -34,9 +35,9 @@ function msg(i: number): Uint8Array {
 }
 
 /** A back-end "process": device, back-end and a channel that records message numbers. */
-function backendInstance(seen: number[]) {
+function backendInstance(seen: number[], inflight = false) {
   const device = new VirtioNetDevice();
-  const backend = new VhostUserBackend({ device });
+  const backend = new VhostUserBackend({ device, inflight });
   const channel = new MessageChannel(deviceEndpoint(device));
   channel.on('message', (m: Uint8Array) =>
     seen.push(new DataView(m.buffer, m.byteOffset).getUint32(0, true)),
@@ -54,11 +55,18 @@ function backendInstance(seen: number[]) {
 }
 
 describe('reconnect', () => {
-  for (const packed of [false, true]) {
-    it(`back-end as server restarts mid-stream; every message arrives (${packed ? 'packed' : 'split'})`, async () => {
-      const path = join(dir, `srv-${packed}.sock`);
+  for (const [packed, inflight] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const) {
+    const what = `${packed ? 'packed' : 'split'}${inflight ? ', INFLIGHT_SHMFD on both sides' : ''}`;
+    it(`back-end as server restarts mid-stream; every message arrives (${what})`, async () => {
+      const path = join(dir, `srv-${packed}-${inflight}.sock`);
       const seen: number[] = [];
-      const b1 = backendInstance(seen);
+      const errors: Error[] = [];
+      const b1 = backendInstance(seen, inflight);
       const l1 = b1.backend.listen(path, { policy: anyPeer });
       cleanup.push(
         () => l1.close(),
@@ -68,11 +76,13 @@ describe('reconnect', () => {
         queueCount: 2,
         queueSize: 64,
         packed,
+        inflight,
         features: NET_DRIVER_FEATURES,
         policy: anyPeer,
         reconnect: true,
       });
       cleanup.push(() => fe.close());
+      expect(hasBit(b1.backend.protocolFeatures, ProtocolFeature.INFLIGHT_SHMFD)).toBe(inflight);
       const driver = new VirtioNetDriver(fe);
       cleanup.push(() => driver.close());
       const ch = new MessageChannel(driverEndpoint(driver));
@@ -83,7 +93,10 @@ describe('reconnect', () => {
       l1.close();
       const first = seen.length;
       expect(first).toBeLessThan(total);
-      const b2 = backendInstance(seen);
+      const b2 = backendInstance(seen, inflight);
+      b2.backend.on('queue-error', (_q: unknown, e: Error) => errors.push(e));
+      let started = 0;
+      b2.backend.on('queue-start', () => started++);
       const l2 = b2.backend.listen(path, { policy: anyPeer });
       cleanup.push(
         () => l2.close(),
@@ -95,6 +108,8 @@ describe('reconnect', () => {
       // each back-end saw its messages in order
       const second = seen.slice(first);
       expect(second).toEqual([...second].sort((a, b) => a - b));
+      expect(errors).toEqual([]);
+      expect(started).toBeGreaterThanOrEqual(2);
     });
   }
 
