@@ -81,6 +81,12 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   #mtu: number | undefined;
   /** Receive chains popped but not filled yet, per pair. */
   #held: DescriptorChain[][];
+  /**
+   * How many of #held[pair] are held: the arrays are never truncated (setting
+   * an array's length is a runtime call, per frame here), entries from the
+   * count on are stale.
+   */
+  #heldCount: number[];
   #wantWritable: boolean[];
   #paused: boolean[];
   /** MRG_RXBUF negotiated (read per frame; a bigint test would allocate). */
@@ -124,13 +130,14 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     this.features = f;
     this.onFrame = options.onFrame;
     this.#held = Array.from({ length: pairs }, () => []);
+    this.#heldCount = Array.from({ length: pairs }, () => 0);
     this.#wantWritable = Array.from({ length: pairs }, () => false);
     this.#paused = Array.from({ length: pairs }, () => false);
   }
 
   attach(queues: readonly BackendQueue[]): void {
     this.#queues = queues;
-    for (const h of this.#held) h.length = 0;
+    this.#heldCount.fill(0);
   }
 
   setFeatures(features: bigint): void {
@@ -220,32 +227,36 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     this.#queues.forEach((q, i) => {
       if ((i & 1) !== 0) return;
       const held = this.#held[i >> 1]!;
-      if (held.length === 0 || !q.ready) {
-        held.length = 0;
-        return;
-      }
-      for (const c of held) {
+      const n = this.#heldCount[i >> 1]!;
+      this.#heldCount[i >> 1] = 0;
+      if (n === 0 || !q.ready) return;
+      for (let k = 0; k < n; k++) {
+        const c = held[k]!;
         q.addUsed(c.head, 0);
         this.stats.returnedEmpty++;
         this.#spare.push(c);
       }
-      held.length = 0;
       q.flush();
     });
   }
 
   reset(): void {
-    for (const h of this.#held) h.length = 0;
+    this.#heldCount.fill(0);
     this.#negotiated = 0n;
     this.#merge = false;
   }
 
-  #nextChain(q: BackendQueue, held: DescriptorChain[], used: number): DescriptorChain | null {
-    if (used < held.length) return held[used]!;
+  /** The `used`-th receive chain of `pair`: one held already, or the next one popped (and held). */
+  #nextChain(q: BackendQueue, pair: number, used: number): DescriptorChain | null {
+    const n = this.#heldCount[pair]!;
+    const held = this.#held[pair]!;
+    if (used < n) return held[used]!;
     const spare = this.#spare.pop();
     const c = q.pop(spare);
-    if (c !== null) held.push(c);
-    else if (spare !== undefined) this.#spare.push(spare);
+    if (c !== null) {
+      held[n] = c;
+      this.#heldCount[pair] = n + 1;
+    } else if (spare !== undefined) this.#spare.push(spare);
     return c;
   }
 
@@ -315,7 +326,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     let room = 0;
     let count = 0;
     while (room < total) {
-      const c = this.#nextChain(q, held, count);
+      const c = this.#nextChain(q, pair, count);
       if (c === null) {
         this.#wantWritable[pair] = true;
         return false;
@@ -349,11 +360,9 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     // the chains are used: recycle them for the next pops
     const spare = this.#spare;
     for (let i = 0; i < count; i++) spare.push(held[i]!);
-    if (count === held.length) held.length = 0;
-    else {
-      held.copyWithin(0, count);
-      held.length -= count;
-    }
+    const n = this.#heldCount[pair]!;
+    for (let i = count; i < n; i++) held[i - count] = held[i]!;
+    this.#heldCount[pair] = n - count;
     this.stats.sent++;
     this.stats.sentBytes += length;
     return true;

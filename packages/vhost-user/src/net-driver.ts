@@ -19,11 +19,12 @@ import type { DriverQueue, FrontendQueue, VhostUserFrontend } from './frontend.j
 import { copyBytes } from './net-device.js';
 
 /**
- * The allocation-free used-ring calls that both vring driver queues
- * (SplitDriverQueue, PackedDriverQueue, the only rings the front-end builds)
- * have besides DriverQueue's popUsed().
+ * The allocation-free calls that both vring driver queues (SplitDriverQueue,
+ * PackedDriverQueue, the only rings the front-end builds) have besides
+ * DriverQueue's add() and popUsed().
  */
 type HotDriverQueue = DriverQueue & {
+  addBuffer(addr: number, len: number, token?: unknown, writable?: boolean): number;
   popUsedHead(): number;
   readonly usedLen: number;
   readonly usedToken: unknown;
@@ -120,20 +121,16 @@ export class VirtioNetDriver extends EventEmitter {
 
   #refill(): void {
     const pool = this.frontend.pool;
-    const ring = this.rx.ring;
+    const ring = this.rx.ring as HotDriverQueue;
+    const base = this.#poolBase;
     let added = 0;
     // keep half of the slots for transmission
-    const buffers = this.#buffers(1);
-    const b = buffers[0]!;
-    b.len = pool.slotSize;
-    b.writable = true;
     while (ring.freeCount() > 0 && pool.available > pool.count / 2) {
       const slot = pool.alloc();
-      b.addr = this.#address(slot);
-      ring.add(buffers, slot);
+      if (base >= 0) ring.addBuffer(base + slot * pool.slotSize, pool.slotSize, slot, true);
+      else ring.add([{ addr: pool.address(slot), len: pool.slotSize, writable: true }], slot);
       added++;
     }
-    b.writable = false;
     if (added > 0) this.rx.publish();
   }
 
@@ -349,18 +346,25 @@ export class VirtioNetDriver extends EventEmitter {
       }
     }
     const bytes = pool.bytes;
-    const buffers = this.#buffers(n);
     let token: number | number[];
+    let head: number;
     if (n === 1) {
       const s = pool.alloc();
       const o = s * slotSize;
       for (let k = 0; k < hdr; k++) bytes[o + k] = 0;
       this.#copyOut(prefix, body, 0, o + hdr, length);
-      const b = buffers[0]!;
-      b.addr = this.#address(s);
-      b.len = total;
       token = s;
+      if (this.#poolBase >= 0) {
+        // one buffer: no buffer list at all
+        head = (ring as HotDriverQueue).addBuffer(this.#poolBase + o, total, s);
+      } else {
+        const buffers = this.#buffers(1);
+        buffers[0]!.addr = pool.address(s);
+        buffers[0]!.len = total;
+        head = ring.add(buffers, s);
+      }
     } else {
+      const buffers = this.#buffers(n);
       const slots = this.#slotLists.pop() ?? [];
       slots.length = 0;
       let off = 0; // offset in the frame
@@ -382,8 +386,8 @@ export class VirtioNetDriver extends EventEmitter {
         b.len = (i === 0 ? hdr : 0) + take;
       }
       token = slots;
+      head = ring.add(buffers, token);
     }
-    const head = ring.add(buffers, token);
     if (head < 0) {
       if (typeof token === 'number') pool.free(token);
       else {
