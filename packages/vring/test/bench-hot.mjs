@@ -10,7 +10,9 @@
 // The machine is shared and noisy: every figure is the minimum (and the median)
 // of VRING_HOT_REPEATS (default 9) runs of VRING_HOT_BATCHES batches.
 // `VRING_HOT_API=classic` times the plain public calls (add([{...}]), pop(),
-// read(), popUsed() objects) instead of the allocation-free forms.
+// read(), popUsed() objects) instead of the allocation-free forms;
+// `VRING_HOT_API=onecall` times the one-call paths: addBuffer(), serve() with
+// the first byte read in place (no copy-out), popUsedBatch().
 import {
   GuestMemory,
   PackedDeviceQueue,
@@ -52,6 +54,11 @@ function run(kind, msg, batches) {
   const buf = { addr: 0, len: msg };
   const bufs = [buf];
   let reuse;
+  const tokens = new Array(64).fill(0);
+  const visit = (c) => {
+    check += c.segmentBytes(0)[c.segmentOffset(0)];
+    return 0;
+  };
   let drvNs = 0n;
   let devNs = 0n;
   let slot = 0;
@@ -64,6 +71,8 @@ function run(kind, msg, batches) {
       bytes.set(src, off);
       if (API === 'classic') {
         driver.add([{ addr: off, len: msg }], slot);
+      } else if (API === 'onecall') {
+        driver.addBuffer(off, msg, slot);
       } else {
         buf.addr = off;
         driver.add(bufs, slot);
@@ -74,7 +83,9 @@ function run(kind, msg, batches) {
     drvNs += process.hrtime.bigint() - t;
     // device: pop, copy out, addUsed, publishUsed
     t = process.hrtime.bigint();
-    if (API === 'classic') {
+    if (API === 'onecall') {
+      while (device.serve(64, visit) > 0) {}
+    } else if (API === 'classic') {
       for (let c = device.pop(); c !== null; c = device.pop()) {
         const r = c.read(sink);
         check += r[0];
@@ -92,7 +103,10 @@ function run(kind, msg, batches) {
     devNs += process.hrtime.bigint() - t;
     // driver: reclaim the batch
     t = process.hrtime.bigint();
-    if (API === 'classic' || typeof driver.popUsedHead !== 'function') {
+    if (API === 'onecall') {
+      for (let n = driver.popUsedBatch(tokens); n > 0; n = driver.popUsedBatch(tokens))
+        for (let i = 0; i < n; i++) check += tokens[i];
+    } else if (API === 'classic' || typeof driver.popUsedHead !== 'function') {
       for (let u = driver.popUsed(); u !== null; u = driver.popUsed()) check += u.token;
     } else {
       for (let h = driver.popUsedHead(); h >= 0; h = driver.popUsedHead()) check += driver.usedToken;
