@@ -75,7 +75,19 @@ function fuzz(kind: 'split' | 'packed', seed: number) {
     // a hostile driver (or a bit flip) edits the rings or the indirect tables
     if (rand() % 3 === 0) mutate(rand, r.bytes, r.view, tables, tables + 1024);
     else mutate(rand, r.bytes, r.view, 0, ringEnd);
-    for (let i = 0; i < size + 2 && device.broken === null; i++) {
+    // half the iterations go through the one-call paths (serve, popUsedBatch)
+    const oneCall = rand() % 2 === 0;
+    if (oneCall) {
+      run(() => {
+        device.serve(size + 2, (c) => {
+          chains++;
+          expect(viewsInside(r.memory, [...c.readable, ...c.writable])).toBe(true);
+          c.read();
+          return c.write(new Uint8Array(32).fill(0xab));
+        });
+      }, codes);
+    }
+    for (let i = 0; i < size + 2 && device.broken === null && !oneCall; i++) {
       let empty = false;
       run(() => {
         const c = device.pop();
@@ -94,7 +106,22 @@ function fuzz(kind: 'split' | 'packed', seed: number) {
     // a hostile device edits the used side
     if (rand() % 2 === 0) mutate(rand, r.bytes, r.view, 0, ringEnd);
     const tokens = new Set<unknown>();
-    for (let i = 0; i < size + 2 && driver.broken === null; i++) {
+    if (oneCall) {
+      const out: unknown[] = new Array(size + 2);
+      const lens = new Uint32Array(size + 2);
+      for (let i = 0; i < size + 2 && driver.broken === null; i++) {
+        let n = 0;
+        run(() => {
+          n = driver.popUsedBatch(out, lens, 1 + (rand() % (size + 2)));
+        }, codes);
+        for (let k = 0; k < n; k++) {
+          expect(tokens.has(out[k])).toBe(false);
+          tokens.add(out[k]);
+        }
+        if (n === 0) break;
+      }
+    }
+    for (let i = 0; i < size + 2 && driver.broken === null && !oneCall; i++) {
       let empty = false;
       run(() => {
         const u = driver.popUsed();
