@@ -355,6 +355,7 @@ export class PackedDriverQueue {
     this.#refresh();
     const limit = Math.min(max, tokens.length, lens === undefined ? max : lens.length);
     let n = 0;
+    if (!this.features.inOrder && limit > 0) n = this.#usedRun(tokens, lens, limit);
     while (n < limit) {
       let head: number;
       try {
@@ -369,6 +370,63 @@ export class PackedDriverQueue {
       tokens[n] = this.#usedToken;
       if (lens !== undefined) lens[n] = this.#usedLen;
       n++;
+    }
+    return n;
+  }
+
+  /**
+   * popUsedBatch() without IN_ORDER: the used descriptors already written, up
+   * to `limit`, in one loop over locals (each one's flags loaded atomically).
+   * Stops before one that fails a check (#nextUsedHead() then reports it) or
+   * at the first not yet used (#nextUsedHead() then arms the event).
+   */
+  #usedRun(tokens: unknown[], lens: Uint32Array | undefined, limit: number): number {
+    if (this.#completed.length > 0) return 0;
+    const d16 = this.#desc16;
+    const d32 = this.#desc32;
+    const size = this.size;
+    const inflight = this.#inflight;
+    const cap = this.#chainCap;
+    const toks = this.#tokens;
+    const chainDescs = this.#chainDescs;
+    const freeIds = this.#freeIds;
+    let slot = this.#nextUsed;
+    let wrap = this.#usedWrap;
+    let freeIdCount = this.#freeIdCount;
+    let numFree = this.#numFree;
+    let n = 0;
+    for (; n < limit; n++) {
+      const flags = Atomics.load(d16, 8 * slot + 7);
+      if (((flags & VIRTQ_DESC_F_AVAIL) !== 0) !== wrap || ((flags & VIRTQ_DESC_F_USED) !== 0) !== wrap)
+        break;
+      const w = slot << 2;
+      const idFlags = d32[w + 3]!;
+      const id = idFlags & 0xffff;
+      const usedLen = ((idFlags >>> 16) & VIRTQ_DESC_F_WRITE) !== 0 ? d32[w + 2]! : 0;
+      if (id >= size || inflight[id] !== 1 || usedLen > cap[id]!) break;
+      tokens[n] = toks[id];
+      if (lens !== undefined) lens[n] = usedLen;
+      toks[id] = undefined;
+      inflight[id] = 0;
+      const k = chainDescs[id]!;
+      numFree += k;
+      freeIds[freeIdCount++] = id;
+      const p = slot + k;
+      if (p >= size) {
+        slot = p - size;
+        wrap = !wrap;
+      } else {
+        slot = p;
+      }
+    }
+    this.#nextUsed = slot;
+    this.#usedWrap = wrap;
+    this.#freeIdCount = freeIdCount;
+    this.#numFree = numFree;
+    this.#inflightCount -= n;
+    if (n > 0) {
+      this.#usedLen = lens === undefined ? 0 : lens[n - 1]!;
+      this.#usedToken = tokens[n - 1];
     }
     return n;
   }
