@@ -111,6 +111,8 @@ export class VhostUserBackend extends EventEmitter {
   #pollTimer: NodeJS.Immediate | undefined;
   #inflight: InflightBuffer | undefined;
   #closed = false;
+  /** connect() calls waiting for their socket: close() aborts them. */
+  readonly #connecting = new Set<AbortController>();
 
   constructor(options: BackendOptions) {
     super();
@@ -223,7 +225,8 @@ export class VhostUserBackend extends EventEmitter {
   /**
    * Client mode: connects to a front-end listening on `path` (waiting for it
    * up to `timeoutMs`) and serves it; with `reconnect`, connects again each
-   * time the front-end goes away, until close(). Resolves when done.
+   * time the front-end goes away, until close(). Resolves when done (close()
+   * also ends a wait for the socket at once).
    */
   async connect(
     path: string,
@@ -231,16 +234,22 @@ export class VhostUserBackend extends EventEmitter {
   ): Promise<void> {
     do {
       let conn: Connection;
+      const abort = new AbortController();
+      this.#connecting.add(abort);
       try {
         conn = await connectTo(path, {
           role: 'backend',
           timeoutMs: options.timeoutMs ?? 10_000,
+          signal: abort.signal,
           ...(options.policy ? { policy: options.policy } : {}),
         });
       } catch (err) {
-        if (!options.reconnect || this.#closed) throw err;
+        if (this.#closed) return;
+        if (!options.reconnect) throw err;
         await sleep(options.intervalMs ?? 100);
         continue;
+      } finally {
+        this.#connecting.delete(abort);
       }
       await this.serve(conn);
       if (options.reconnect && !this.#closed) await sleep(options.intervalMs ?? 100);
@@ -249,6 +258,7 @@ export class VhostUserBackend extends EventEmitter {
 
   close(): void {
     this.#closed = true;
+    for (const a of this.#connecting) a.abort();
     this.#conn?.close();
     this.#resetSession();
   }
@@ -445,6 +455,8 @@ export class VhostUserBackend extends EventEmitter {
       case R.RESET_DEVICE:
         this.#needProtocol(P.RESET_DEVICE, 'RESET_DEVICE');
         for (const q of this.queues) this.#dropQueue(q, true);
+        // what the inflight buffer recorded belongs to the rings just reset: never recover it
+        this.#inflight?.clear();
         this.#features = 0n;
         this.#featuresSet = false;
         this.#status = 0;
@@ -482,8 +494,7 @@ export class VhostUserBackend extends EventEmitter {
         this.#needProtocol(P.INFLIGHT_SHMFD, 'GET_INFLIGHT_FD');
         const d = body as PayloadBodies['inflight'];
         const buf = InflightBuffer.create(d.numQueues, d.queueSize, this.#inflightLayout());
-        this.#inflight?.close();
-        this.#inflight = buf;
+        this.#replaceInflight(buf);
         conn.reply(
           msg.request,
           'inflight',
@@ -503,8 +514,7 @@ export class VhostUserBackend extends EventEmitter {
           d.queueSize,
           this.#inflightLayout(),
         );
-        this.#inflight?.close();
-        this.#inflight = buf;
+        this.#replaceInflight(buf);
         return false;
       }
       case R.VRING_KICK: {
@@ -530,6 +540,17 @@ export class VhostUserBackend extends EventEmitter {
   #inflightLayout(): InflightLayout | undefined {
     if (!this.#featuresSet) return undefined;
     return hasBit(this.#features, VirtioFeature.RING_PACKED) ? 'packed' : 'split';
+  }
+
+  /**
+   * A new inflight buffer (GET_ or SET_INFLIGHT_FD): queues stop recording
+   * into the old one before it is unmapped, and pick the new one up when
+   * their ring is built next.
+   */
+  #replaceInflight(buf: InflightBuffer): void {
+    for (const q of this.queues) q.inflight = undefined;
+    this.#inflight?.close();
+    this.#inflight = buf;
   }
 
   #setFeatures(f: bigint): void {
@@ -728,8 +749,10 @@ export class VhostUserBackend extends EventEmitter {
             iq.usedIdx === state.nextUsed &&
             iq.usedWrap === (usedWrap ? 1 : 0)
           ) {
-            // the same session's ring rebuilt (a new memory table): keep tracking
+            // the same session's ring rebuilt (a new memory table): keep tracking,
+            // reading descriptors where the new table puts the ring
             tracker = prev;
+            tracker.descRing = desc;
           } else if (iq.version === 0 || prev !== undefined) {
             // a fresh region, or the front-end moved the ring (stop, new base): start over there
             iq.init(state.nextUsed, usedWrap);

@@ -108,6 +108,25 @@ describe('packed inflight region', () => {
     expect(q.entry(1)).toMatchObject({ id: 3, len: 7, flags: AVAIL });
   });
 
+  it('GET_INFLIGHT_FD sizes: the packed layout when known, else one that holds either; clear() forgets everything', () => {
+    using packed = InflightBuffer.create(3, 256, 'packed');
+    expect(packed.mmapSize).toBe(3 * 8256);
+    using split = InflightBuffer.create(3, 256, 'split');
+    expect(split.mmapSize).toBe(3 * 4160);
+    using either = InflightBuffer.create(3, 256);
+    expect(either.mmapSize).toBe(3 * 8256);
+    expect(either.layout).toBeUndefined();
+    const q = either.packedQueue(2);
+    expect(either.layout).toBe('packed');
+    expect(() => either.splitQueue(0)).toThrow(/holds packed regions/);
+    expect(() => split.packedQueue(0)).toThrow(/too small|cannot use/);
+    q.init(5, true);
+    q.fetch([{ addr: 1n, len: 2, id: 3, flags: AVAIL }], 41n);
+    expect(q.version).toBe(1);
+    either.clear();
+    expect([q.version, q.entry(0).inflight, q.usedIdx]).toEqual([0, 0, 0]);
+  });
+
   it('recovers a half-completed batch: rolled back before the ring was written, committed after', () => {
     const n = 8;
     for (const reached of [false, true]) {

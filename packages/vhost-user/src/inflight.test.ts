@@ -6,8 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
 import { anyPeer } from './connection.js';
 import type { BackendQueue } from './device.js';
+import type { VhostUserError } from './errors.js';
 import { VhostUserFrontend } from './frontend.js';
-import { InflightBuffer, inflightQueueSize } from './inflight.js';
+import { InflightBuffer, inflightQueueSize, PackedTracker } from './inflight.js';
 import { InOrderDevice } from './test-support/in-order-device.js';
 import { pollUntil } from './test-support/until.js';
 
@@ -124,4 +125,62 @@ describe('INFLIGHT_SHMFD across a back-end restart', () => {
       expect(used).toEqual(heads);
     });
   }
+
+  it('a corrupt packed region (a loop in its free list) fails only that queue, with INFLIGHT_CORRUPT', async () => {
+    const path = join(dir, 'if-bad.sock');
+    const d1 = new InOrderDevice(0);
+    const b1 = new VhostUserBackend({ device: d1, inflight: true });
+    const l1 = b1.listen(path, { policy: anyPeer });
+    cleanup.push(
+      () => l1.close(),
+      () => b1.close(),
+    );
+    const fe = await VhostUserFrontend.connect(path, {
+      queueCount: 1,
+      queueSize: 16,
+      packed: true,
+      inflight: true,
+      policy: anyPeer,
+      reconnect: true,
+    });
+    cleanup.push(() => fe.close());
+    const q = fe.queues[0]!;
+    for (let i = 0; i < 2; i++) {
+      const slot = fe.pool.alloc();
+      const a = fe.pool.address(slot);
+      q.ring.add(
+        [
+          { addr: a, len: 32 },
+          { addr: a + 32n, len: 32 },
+        ],
+        slot,
+      );
+    }
+    q.publish();
+    await until(() => d1.popped.length === 2, 'the first back-end to take both');
+    // the region as a broken old process could leave it: entry 0 released twice and
+    // committed, so the free list runs 0 -> 1 -> 0 -> ...
+    const tracker = b1.queues[0]!.inflight;
+    expect(tracker).toBeInstanceOf(PackedTracker);
+    const region = (tracker as PackedTracker).queue;
+    region.release([0, 0]);
+    region.commit([0, 0]);
+    b1.close();
+    l1.close();
+    const b2 = new VhostUserBackend({ device: new InOrderDevice(100), inflight: true });
+    const errors: Error[] = [];
+    b2.on('queue-error', (_q: BackendQueue, e: Error) => errors.push(e));
+    const l2 = b2.listen(path, { policy: anyPeer });
+    cleanup.push(
+      () => l2.close(),
+      () => b2.close(),
+    );
+    await new Promise((r) => fe.once('reconnect', r));
+    await until(() => errors.length > 0, 'the queue to fail');
+    expect((errors[0] as VhostUserError).code).toBe('INFLIGHT_CORRUPT');
+    expect(errors[0]!.message).toMatch(/inflight region: the free list loops at entry 0/);
+    // the connection stays: only the queue is broken
+    expect(b2.connected).toBe(true);
+    expect(b2.queues[0]!.failure).toBe(errors[0]);
+  });
 });

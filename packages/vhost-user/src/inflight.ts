@@ -503,7 +503,8 @@ export class PackedTracker implements InflightTracker {
   readonly buffer: InflightBuffer;
   readonly queue: PackedInflightQueue;
   readonly #memory: GuestMemory;
-  readonly #descRing: bigint;
+  /** Guest address of the descriptor ring (updated when a new memory table moves it). */
+  descRing: bigint;
   readonly #entryOf: Int32Array;
   #batch: number[] = [];
 
@@ -511,7 +512,7 @@ export class PackedTracker implements InflightTracker {
     this.buffer = buffer;
     this.queue = queue;
     this.#memory = memory;
-    this.#descRing = descRing;
+    this.descRing = descRing;
     this.#entryOf = new Int32Array(queue.size).fill(-1);
   }
 
@@ -521,7 +522,7 @@ export class PackedTracker implements InflightTracker {
     let pos = (after - descriptors + n * 2) % n;
     const descs: PackedDescriptor[] = [];
     for (let k = 0; k < descriptors; k++) {
-      const b = this.#memory.slice(this.#descRing + BigInt(pos * 16), 16);
+      const b = this.#memory.slice(this.descRing + BigInt(pos * 16), 16);
       const dv = new DataView(b.buffer, b.byteOffset, 16);
       descs.push({
         addr: dv.getBigUint64(0, true),
@@ -705,6 +706,12 @@ export class InflightBuffer implements Disposable {
       );
     }
     return q;
+  }
+
+  /** Zeroes every region (version 0: uninitialised), e.g. after RESET_DEVICE. */
+  clear(): void {
+    new Uint8Array(this.#mapping.buffer, this.mmapOffset, this.mmapSize).fill(0);
+    this.counter = 0n;
   }
 
   close(): void {

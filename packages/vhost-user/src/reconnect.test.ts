@@ -145,6 +145,19 @@ describe('reconnect', () => {
     expect([...new Set(seen)].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i));
   });
 
+  it('close() ends a client-mode back-end that waits for its socket (reconnect on): connect() resolves', async () => {
+    const b = backendInstance([]);
+    // without the abort it would wait ten minutes for the socket, then reject
+    const served = b.backend.connect(join(dir, 'nobody-listens.sock'), {
+      reconnect: true,
+      timeoutMs: 600_000,
+      policy: anyPeer,
+    });
+    b.crash();
+    await expect(served).resolves.toBeUndefined();
+    expect(b.backend.connected).toBe(false);
+  });
+
   it('the front-end re-sends SET_MEM_TABLE mid-stream (as DPDK does when its heap grows): no loss', async () => {
     const path = join(dir, 'remap.sock');
     const seen: number[] = [];
