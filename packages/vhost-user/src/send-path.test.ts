@@ -244,6 +244,40 @@ for (const packed of [false, true]) {
       expect(toDevice.stats.invalid + toDriver.stats.invalid).toBe(0);
     });
 
+    it(`bad frames and messages are refused with INVALID_ARGUMENT and leave nothing behind (${kind})`, async () => {
+      const { device, driver } = await pair(packed);
+      const code = async (f: () => unknown): Promise<string | undefined> => {
+        try {
+          await f();
+        } catch (err) {
+          return (err as { code?: string }).code;
+        }
+        return undefined;
+      };
+      const txFree = driver.tx.ring.freeCount();
+      const poolFree = driver.frontend.pool.available;
+      expect(await code(() => driver.send('frame' as never))).toBe('INVALID_ARGUMENT');
+      expect(await code(() => driver.queueFrame(new Uint8Array(4), [1, 2] as never))).toBe(
+        'INVALID_ARGUMENT',
+      );
+      expect(await code(() => driver.send(new Uint8Array(driver.maxFrame + 1)))).toBe('INVALID_ARGUMENT');
+      expect(await code(() => device.send({ length: 3 } as never))).toBe('INVALID_ARGUMENT');
+      expect(await code(() => device.queueFrame(new Uint8Array(4), 'x' as never))).toBe('INVALID_ARGUMENT');
+      expect(driver.tx.ring.freeCount()).toBe(txFree);
+      expect(driver.frontend.pool.available).toBe(poolFree);
+      expect(driver.stats.sent + device.stats.sent).toBe(0);
+      const channel = new MessageChannel(driverEndpoint(driver));
+      cleanup.push(() => channel.close());
+      // a bad message in a batch: the ones before it are sent, the promise rejects
+      const ok = frame(10, 9, 0);
+      expect(await code(() => channel.sendBatch([ok, 'x' as never, ok]))).toBe('INVALID_ARGUMENT');
+      expect(await code(() => channel.send(new Uint8Array(channel.maxMessage + 1)))).toBe('INVALID_ARGUMENT');
+      expect(channel.stats.sent).toBe(1);
+      await until(() => device.stats.received === 1, 'the one good message');
+      channel.close();
+      expect(await code(() => channel.send(ok))).toBe('CLOSED');
+    });
+
     it(`the per-frame objects are reused: buffer lists, tokens, receive chains, message headers (${kind})`, async () => {
       const { device, backend, driver } = await pair(packed);
       let received = 0;
