@@ -110,6 +110,10 @@ describe('reconnect', () => {
       expect(second).toEqual([...second].sort((a, b) => a - b));
       expect(errors).toEqual([]);
       expect(started).toBeGreaterThanOrEqual(2);
+      // with INFLIGHT_SHMFD the restarted back-end tracks every running queue in the buffer it was given
+      const running = b2.backend.queues.filter((q) => q.ready);
+      expect(running.length).toBeGreaterThan(0);
+      for (const q of running) expect(q.inflight !== undefined).toBe(inflight);
     });
   }
 
