@@ -52,63 +52,76 @@ afterEach(() => {
 const until = (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> =>
   pollUntil(cond, what, timeoutMs, 5);
 
+/** A back-end with INFLIGHT_SHMFD listening on `path`; `die()` drops it like a crash. */
+function backendOn(path: string, device: InOrderDevice) {
+  const backend = new VhostUserBackend({ device, inflight: true });
+  const listener = backend.listen(path, { policy: anyPeer });
+  const die = (): void => {
+    listener.close();
+    backend.close();
+  };
+  cleanup.push(die);
+  return { backend, die };
+}
+
+/** A front-end with one queue of 16 and INFLIGHT_SHMFD, reconnecting to a restarted back-end. */
+async function frontendOn(path: string, packed: boolean): Promise<VhostUserFrontend> {
+  const fe = await VhostUserFrontend.connect(path, {
+    queueCount: 1,
+    queueSize: 16,
+    packed,
+    inflight: true,
+    policy: anyPeer,
+    reconnect: true,
+  });
+  cleanup.push(() => fe.close());
+  return fe;
+}
+
+/** Makes `count` chains of two descriptors available (a packed region holds one entry per descriptor). */
+function offer(fe: VhostUserFrontend, count: number): number[] {
+  const q = fe.queues[0]!;
+  const heads: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const slot = fe.pool.alloc();
+    const a = fe.pool.address(slot);
+    heads.push(
+      q.ring.add(
+        [
+          { addr: a, len: 32 },
+          { addr: a + 32n, len: 32 },
+        ],
+        slot,
+      ),
+    );
+  }
+  q.publish();
+  return heads;
+}
+
 describe('INFLIGHT_SHMFD across a back-end restart', () => {
   for (const packed of [false, true]) {
     const ring = packed ? 'packed' : 'split';
     it(`the restarted back-end finds the inflight chains in fetch order and completes them (${ring} ring)`, async () => {
       const path = join(dir, `if-${ring}.sock`);
       const d1 = new InOrderDevice(3);
-      const b1 = new VhostUserBackend({ device: d1, inflight: true });
-      const l1 = b1.listen(path, { policy: anyPeer });
-      cleanup.push(
-        () => l1.close(),
-        () => b1.close(),
-      );
-      const fe = await VhostUserFrontend.connect(path, {
-        queueCount: 1,
-        queueSize: 16,
-        packed,
-        inflight: true,
-        policy: anyPeer,
-        reconnect: true,
-      });
-      cleanup.push(() => fe.close());
+      const b1 = backendOn(path, d1);
+      const fe = await frontendOn(path, packed);
       const q = fe.queues[0]!;
-      const heads: number[] = [];
-      for (let i = 0; i < 6; i++) {
-        // two descriptors per chain (a packed region holds one entry per descriptor)
-        const slot = fe.pool.alloc();
-        const a = fe.pool.address(slot);
-        heads.push(
-          q.ring.add(
-            [
-              { addr: a, len: 32 },
-              { addr: a + 32n, len: 32 },
-            ],
-            slot,
-          ),
-        );
-      }
-      q.publish();
+      const heads = offer(fe, 6);
       await until(() => d1.popped.length === 6, 'the first back-end to take all six');
       expect(d1.popped).toEqual(heads);
       // three completed, three inflight: the back-end dies before the driver looked at the
       // used ones (a packed driver's own used position is still 0)
-      b1.close();
-      l1.close();
+      b1.die();
       const d2 = new InOrderDevice(100);
-      const b2 = new VhostUserBackend({ device: d2, inflight: true });
+      const { backend: b2 } = backendOn(path, d2);
       const resubmitted: number[][] = [];
       const resync: number[][] = [];
       const errors: Error[] = [];
       b2.on('inflight-resubmit', (_q: BackendQueue, h: number[]) => resubmitted.push(h));
       b2.on('queue-resync', (_q: BackendQueue, from: number, to: number) => resync.push([from, to]));
       b2.on('queue-error', (_q: BackendQueue, e: Error) => errors.push(e));
-      const l2 = b2.listen(path, { policy: anyPeer });
-      cleanup.push(
-        () => l2.close(),
-        () => b2.close(),
-      );
       await new Promise((r) => fe.once('reconnect', r));
       await until(() => d2.popped.length === 3, 'the second back-end to redo the inflight three');
       expect(errors).toEqual([]);
@@ -129,52 +142,21 @@ describe('INFLIGHT_SHMFD across a back-end restart', () => {
   it('a corrupt packed region (a loop in its free list) fails only that queue, with INFLIGHT_CORRUPT', async () => {
     const path = join(dir, 'if-bad.sock');
     const d1 = new InOrderDevice(0);
-    const b1 = new VhostUserBackend({ device: d1, inflight: true });
-    const l1 = b1.listen(path, { policy: anyPeer });
-    cleanup.push(
-      () => l1.close(),
-      () => b1.close(),
-    );
-    const fe = await VhostUserFrontend.connect(path, {
-      queueCount: 1,
-      queueSize: 16,
-      packed: true,
-      inflight: true,
-      policy: anyPeer,
-      reconnect: true,
-    });
-    cleanup.push(() => fe.close());
-    const q = fe.queues[0]!;
-    for (let i = 0; i < 2; i++) {
-      const slot = fe.pool.alloc();
-      const a = fe.pool.address(slot);
-      q.ring.add(
-        [
-          { addr: a, len: 32 },
-          { addr: a + 32n, len: 32 },
-        ],
-        slot,
-      );
-    }
-    q.publish();
+    const b1 = backendOn(path, d1);
+    const fe = await frontendOn(path, true);
+    offer(fe, 2);
     await until(() => d1.popped.length === 2, 'the first back-end to take both');
     // the region as a broken old process could leave it: entry 0 released twice and
     // committed, so the free list runs 0 -> 1 -> 0 -> ...
-    const tracker = b1.queues[0]!.inflight;
+    const tracker = b1.backend.queues[0]!.inflight;
     expect(tracker).toBeInstanceOf(PackedTracker);
     const region = (tracker as PackedTracker).queue;
     region.release([0, 0]);
     region.commit([0, 0]);
-    b1.close();
-    l1.close();
-    const b2 = new VhostUserBackend({ device: new InOrderDevice(100), inflight: true });
+    b1.die();
+    const { backend: b2 } = backendOn(path, new InOrderDevice(100));
     const errors: Error[] = [];
     b2.on('queue-error', (_q: BackendQueue, e: Error) => errors.push(e));
-    const l2 = b2.listen(path, { policy: anyPeer });
-    cleanup.push(
-      () => l2.close(),
-      () => b2.close(),
-    );
     await new Promise((r) => fe.once('reconnect', r));
     await until(() => errors.length > 0, 'the queue to fail');
     expect((errors[0] as VhostUserError).code).toBe('INFLIGHT_CORRUPT');
