@@ -49,8 +49,9 @@ export interface TrialTiming {
 
 /** The standard suite: under 5 minutes on 2 cores with every scenario available. */
 export const STANDARD_TIMING: TrialTiming = {
-  warmupMs: 120,
-  durationMs: 600,
+  // long enough for V8 to optimise the hot loops of a freshly started endpoint
+  warmupMs: 300,
+  durationMs: 700,
   latencyWarmupMs: 40,
   latencyMs: 300,
 };

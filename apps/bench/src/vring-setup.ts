@@ -9,12 +9,18 @@ const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 /** Ring and data-area geometry for one message size (see PERFORMANCE.md: what mattered). */
 export function vringGeometry(
   size: number,
+  mode: VringParams['mode'] = 'poll',
 ): Pick<VringParams, 'queueSize' | 'slots' | 'slotBytes' | 'batch' | 'batchBytes'> {
-  const queueSize = 256; // >= 256 descriptors for small messages
+  // >= 256 descriptors for small messages; a sleeping end takes tens of µs to
+  // wake, so event and spin modes get a deeper ring for small messages (fewer
+  // sleeps per message), as a socket has a deep kernel buffer.
+  const deep = mode !== 'poll' && size <= 2048;
+  const queueSize = deep ? 1024 : 256;
   // A data area that stays in cache for large messages: 64 slots of 64 KiB beat 1024.
-  const slots = size <= 2048 ? 256 : size <= 16384 ? 128 : 64;
+  const slots = deep ? 1024 : size <= 2048 ? 256 : size <= 16384 ? 128 : 64;
   // Batches capped in count and in bytes: large messages lose when only counted.
-  return { queueSize, slots, slotBytes: size, batch: 32, batchBytes: 256 * 1024 };
+  // Slots start on cache lines (a 1500 B slot would share a line with the next one).
+  return { queueSize, slots, slotBytes: alignUp(size, 64), batch: 32, batchBytes: 256 * 1024 };
 }
 
 export interface VringResources {
@@ -32,7 +38,7 @@ export async function vringResources(
   kind: 'process' | 'worker',
 ): Promise<VringResources> {
   const vr = await loadVring(options.layout);
-  const g = vringGeometry(size);
+  const g = vringGeometry(size, options.mode);
   const q = queueAddresses(vr, options.layout, g.queueSize, 0);
   const dataOffset = alignUp(q.totalBytes, PAGE);
   const memoryBytes = alignUp(dataOffset + g.slots * g.slotBytes, PAGE);

@@ -183,6 +183,7 @@ class VringSender implements SenderEndpoint {
   #outstanding = 0;
   #replyLen = -1;
   readonly #local: Uint8Array;
+  readonly #slots: number;
   #kicks = 0;
   #sleeps = 0;
   #waits = 0;
@@ -193,6 +194,7 @@ class VringSender implements SenderEndpoint {
     this.#q = q;
     this.#size = size;
     this.#local = new Uint8Array(size);
+    this.#slots = s.params.slots;
     for (let i = s.params.slots - 1; i >= 0; i--) this.#free.push(i);
     q.disableCallbacks();
   }
@@ -239,7 +241,7 @@ class VringSender implements SenderEndpoint {
     this.#outstanding--;
     if (token === PING_TOKEN) {
       this.#replyLen = len;
-    } else if (typeof token === 'number' && token >= 0 && token < this.#s.params.slots) {
+    } else if (typeof token === 'number' && token >= 0 && token < this.#slots) {
       this.#free.push(token);
     } else {
       throw new BenchError('PROTOCOL', `used element with an unknown token ${String(token)}`);
@@ -346,6 +348,9 @@ class VringSender implements SenderEndpoint {
     const buffer = { addr: 0, len: size };
     const chain = [buffer];
     const oneBuffer = q.addBuffer !== undefined;
+    // Batches capped in count and in bytes (at least one message each).
+    const perBatch = Math.max(1, Math.min(p.batch, Math.floor(p.batchBytes / size)));
+    const { dataOffset, slotBytes } = p;
     let sent = 0;
     let measured = 0;
     let batches = 0;
@@ -356,10 +361,9 @@ class VringSender implements SenderEndpoint {
       if (state === 2) break;
       const src = state === 1 ? measure : warm;
       let n = 0;
-      let bytes = 0;
-      while (n < p.batch && (n === 0 || bytes + size <= p.batchBytes) && free.length > 0) {
+      while (n < perBatch && free.length > 0) {
         const slot = free.pop()!;
-        const off = p.dataOffset + slot * p.slotBytes;
+        const off = dataOffset + slot * slotBytes;
         data.set(src, off);
         let head: number;
         if (oneBuffer) {
@@ -373,7 +377,6 @@ class VringSender implements SenderEndpoint {
           break;
         }
         n++;
-        bytes += size;
       }
       if (n > 0) {
         this.#outstanding += n;
