@@ -225,9 +225,10 @@ async function throughputEvent(kind, size, msg) {
       for (;;) {
         q.disableCallbacks();
         for (let n = q.popUsedBatch(tokens); n > 0; n = q.popUsedBatch(tokens)) done += n;
-        if (Date.now() > end && q.inFlight() === 0) return resolve();
+        const over = Date.now() > end;
+        if (over && q.inFlight() === 0) return resolve();
         let added = 0;
-        while (added < batch && q.freeCount() > 0 && Date.now() <= end) {
+        while (added < batch && q.freeCount() > 0 && !over) {
           const off = slot * d.l.slot;
           bytes.set(payload, d.l.data + off);
           q.addBuffer(base + off, msg, slot);
