@@ -4,7 +4,8 @@
 // round-trip p50/p99 at 64 B, 1500 B and 64 KiB, single-core memcpy, and the
 // issue's targets as ratios of this run. Not a test:
 // `pnpm --filter @vipc/vring bench` (uses the built package, dist).
-// VRING_BENCH_SECONDS (default 2) per throughput phase, VRING_BENCH_KINDS
+// VRING_BENCH_SECONDS (default 1) per throughput phase, VRING_BENCH_ROUNDS
+// (default 3, medians reported), VRING_BENCH_KINDS
 // (default split,packed), VRING_BENCH_SIZES (default 64,1500,65536).
 // Figures swing with the host: compare within one run.
 import { spawn } from 'node:child_process';
@@ -28,7 +29,8 @@ import {
   socketThroughput,
 } from './bench-baselines.mjs';
 
-const SECONDS = Number(process.env.VRING_BENCH_SECONDS ?? 2);
+const SECONDS = Number(process.env.VRING_BENCH_SECONDS ?? 1);
+const ROUNDS = Number(process.env.VRING_BENCH_ROUNDS ?? 3);
 const BASE = 0x100000n;
 const CTL = 64; // control words at the start: [0] phase, [1] stop
 
@@ -283,33 +285,55 @@ async function main() {
   );
   const memcpy = memcpyBaseline();
   console.log(`memcpy, one core, 64 KiB blocks (1 MiB working set): ${memcpy.toFixed(1)} GB/s`);
-  const rows = [];
-  const row = (name, msg, t, r) => {
-    rows.push({ name, msg, ...t, ...r });
-    const rt = r ? `, round trip p50 ${r.p50.toFixed(1)} µs p99 ${r.p99.toFixed(1)} µs` : '';
-    console.log(
-      `${name.padEnd(22)} ${String(msg).padStart(6)} B: ${fmtRate(t.rate).padStart(8)} msgs/s, ${t.gbps.toFixed(2)} GB/s${rt}`,
-    );
+  // Every round runs every transport at every size, interleaved; the figures
+  // are the medians over the rounds (the host's placement of the two vCPUs
+  // swings busy-poll figures up to 2x from one trial to the next).
+  const runs = new Map();
+  const record = (name, msg, t, r) => {
+    const key = `${name}\u0000${msg}`;
+    if (!runs.has(key)) runs.set(key, { name, msg, trials: [] });
+    runs.get(key).trials.push({ ...t, ...r });
+    const rt = r ? `, round trip p50 ${r.p50.toFixed(1)} µs` : '';
+    console.log(`  ${name} ${msg} B: ${fmtRate(t.rate)} msgs/s${rt}`);
   };
-  for (const msg of sizes) {
-    // interleaved: every transport at this size, one after the other
-    row(
-      'unix socket',
-      msg,
-      await socketThroughput(msg, SECONDS, false),
-      await socketRoundTrip(msg, samples(msg)),
-    );
-    row('unix socket, corked', msg, await socketThroughput(msg, SECONDS, true));
-    row('MessagePort', msg, await portThroughput(msg, SECONDS), await portRoundTrip(msg, samples(msg)));
-    for (const kind of kinds) {
-      row(
-        `vring ${kind} poll`,
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.log(`round ${round}/${ROUNDS}`);
+    for (const msg of sizes) {
+      record(
+        'unix socket',
         msg,
-        await throughputPoll(kind, ringSize(msg, 'poll'), msg),
-        await roundTrip(kind, msg, samples(msg)),
+        await socketThroughput(msg, SECONDS, false),
+        await socketRoundTrip(msg, samples(msg)),
       );
-      row(`vring ${kind} event`, msg, await throughputEvent(kind, ringSize(msg, 'event'), msg));
+      record('unix socket, corked', msg, await socketThroughput(msg, SECONDS, true));
+      record('MessagePort', msg, await portThroughput(msg, SECONDS), await portRoundTrip(msg, samples(msg)));
+      for (const kind of kinds) {
+        record(
+          `vring ${kind} poll`,
+          msg,
+          await throughputPoll(kind, ringSize(msg, 'poll'), msg),
+          await roundTrip(kind, msg, samples(msg)),
+        );
+        record(`vring ${kind} event`, msg, await throughputEvent(kind, ringSize(msg, 'event'), msg));
+      }
     }
+  }
+  const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const rows = [...runs.values()].map(({ name, msg, trials }) => {
+    const out = { name, msg, rate: med(trials.map((t) => t.rate)), gbps: med(trials.map((t) => t.gbps)) };
+    if (trials[0].p50 !== undefined) {
+      out.p50 = med(trials.map((t) => t.p50));
+      out.p99 = med(trials.map((t) => t.p99));
+    }
+    return out;
+  });
+  console.log(`\nmedians over ${ROUNDS} round(s):`);
+  for (const r of rows) {
+    const rt =
+      r.p50 !== undefined ? `, round trip p50 ${r.p50.toFixed(1)} µs p99 ${r.p99.toFixed(1)} µs` : '';
+    console.log(
+      `${r.name.padEnd(22)} ${String(r.msg).padStart(6)} B: ${fmtRate(r.rate).padStart(8)} msgs/s, ${r.gbps.toFixed(2)} GB/s${rt}`,
+    );
   }
   const get = (name, msg) => rows.find((r) => r.name === name && r.msg === msg);
   const best = (mode, msg) =>
