@@ -26,6 +26,7 @@ import { copyBytes } from './net-device.js';
 type HotDriverQueue = DriverQueue & {
   addBuffer(addr: number, len: number, token?: unknown, writable?: boolean): number;
   popUsedHead(): number;
+  popUsedBatch(tokens: unknown[], lens?: Uint32Array, max?: number): number;
   readonly usedLen: number;
   readonly usedToken: unknown;
 };
@@ -73,6 +74,9 @@ export class VirtioNetDriver extends EventEmitter {
   #bufs: DriverBuffer[][] = [];
   #slotLists: number[][] = [];
   #poolBase: number;
+  // Tokens of the used transmit elements one popUsedBatch() call hands back
+  // (as many as the ring has descriptors).
+  #txUsed: unknown[];
 
   constructor(frontend: VhostUserFrontend, options: NetDriverOptions = {}) {
     super();
@@ -98,6 +102,7 @@ export class VirtioNetDriver extends EventEmitter {
     const rxSize = rx.ring.size;
     this.#rxSlots = new Int32Array(rxSize);
     this.#rxLens = new Int32Array(rxSize);
+    this.#txUsed = new Array<unknown>(tx.ring.size).fill(undefined);
     this.#refill();
     if (this.mode === 'event') {
       this.#watchers.push(this.rx.call.watch(() => this.#serviceRx()));
@@ -153,13 +158,18 @@ export class VirtioNetDriver extends EventEmitter {
     this.#guard(() => {
       const pool = this.frontend.pool;
       const ring = this.tx.ring as HotDriverQueue;
+      const used = this.#txUsed;
       for (;;) {
-        while (ring.popUsedHead() !== -1) {
-          const t = ring.usedToken as number | number[];
-          if (typeof t === 'number') pool.free(t);
-          else {
-            for (let i = 0; i < t.length; i++) pool.free(t[i]!);
-            this.#slotLists.push(t);
+        // every used element, in batches (a broken element ends the batch before
+        // it: the next call throws, after the valid ones were reclaimed)
+        for (let n = ring.popUsedBatch(used); n > 0; n = ring.popUsedBatch(used)) {
+          for (let k = 0; k < n; k++) {
+            const t = used[k] as number | number[];
+            if (typeof t === 'number') pool.free(t);
+            else {
+              for (let i = 0; i < t.length; i++) pool.free(t[i]!);
+              this.#slotLists.push(t);
+            }
           }
         }
         if (!rearm || !ring.enableCallbacks()) break;
