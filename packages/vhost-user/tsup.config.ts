@@ -7,4 +7,7 @@ export default defineConfig({
   dts: { entry: ['src/index.ts'] },
   sourcemap: true,
   clean: true,
+  // @vipc/dpdk is a devDependency (only the benchmark uses it): bundled into
+  // dist/bench.js, so the bench runs from dist without it installed
+  noExternal: ['@vipc/dpdk'],
 });

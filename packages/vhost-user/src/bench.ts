@@ -22,6 +22,10 @@
  * The ratio testpmd->vipc / testpmd->testpmd is the issue's target (>= 50 %),
  * reported for both vipc receiver variants.
  *
+ * The testpmd peers run under @vipc/dpdk (src/testpmd-peer.ts: the command
+ * line, the prompt driven by its TestpmdController, `quit` then SIGKILL, and
+ * the runtime directory and sockets removed after exit).
+ *
  * For the vipc pairs the CPU time per frame of the sender (child process)
  * and of the receiver (this process) is reported too (process.cpuUsage over
  * the pair's turn): less sensitive to the machine's load than the rate.
@@ -31,18 +35,20 @@
  * --vipc-only (only the two vipc -> vipc pairs; no testpmd needed).
  */
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { discoverDpdk, type TestpmdController, uniqueFilePrefix } from '@vipc/dpdk';
 import { VhostUserBackend } from './backend.js';
-import { TESTPMD, Testpmd } from './bench-testpmd.js';
 import { deviceEndpoint, driverEndpoint, MESSAGE_HEADER_SIZE, MessageChannel } from './channel.js';
 import { anyPeer, type VhostUserListener } from './connection.js';
 import { VhostUserFrontend } from './frontend.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
+import { pollUntil } from './poll-until.js';
+import { interactivePeer, type PeerOptions } from './testpmd-peer.js';
 
 const FRAME = 64;
 
@@ -59,13 +65,8 @@ function pin(pid: number, cpu: number): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = (cond: () => boolean, what: string, timeoutMs: number): Promise<void> =>
+  pollUntil(cond, what, timeoutMs, 20);
 
 // ---------------------------------------------------------------- the vipc sender (child process)
 
@@ -173,12 +174,12 @@ interface Pair {
 /** testpmd's own Rx-pps of the last `show port stats` (its TSC, "since last show"): a cross-check. */
 let lastRxPps = 0;
 
-function parseRxPackets(out: string): number {
-  const pps = out.match(/Rx-pps:\s*(\d+)/);
-  if (pps) lastRxPps = Number(pps[1]);
-  const m = out.match(/RX-packets:\s*(\d+)/);
-  if (!m) throw new Error(`no RX-packets in testpmd output:\n${out}`);
-  return Number(m[1]);
+/** RX-packets of port 0 (`show port stats 0`); keeps its Rx-pps in lastRxPps. */
+async function rxPackets(tp: TestpmdController): Promise<number> {
+  const st = (await tp.portStats(0)).find((s) => s.port === 0);
+  if (st === undefined) throw new Error('testpmd printed no statistics for port 0');
+  lastRxPps = st.rxPps;
+  return st.rxPackets;
 }
 
 function median(xs: number[]): number {
@@ -230,9 +231,12 @@ async function main(): Promise<number> {
     return 2;
   }
   const vipcOnly = values['vipc-only'];
-  if (!vipcOnly && !existsSync(TESTPMD)) {
-    process.stderr.write(`${TESTPMD} is missing: install the Debian package dpdk-dev\n`);
-    return 1;
+  if (!vipcOnly) {
+    const dpdk = discoverDpdk();
+    if (!dpdk.installed) {
+      process.stderr.write(`${dpdk.message}\n`);
+      return 1;
+    }
   }
 
   let pinned = false;
@@ -375,77 +379,81 @@ async function main(): Promise<number> {
     ];
 
     if (!vipcOnly) {
+      /** One interactive testpmd, stopped (`quit`, SIGKILL after 10 s) and cleaned up by cleanup(). */
+      const testpmd = async (o: PeerOptions): Promise<TestpmdController> => {
+        const tp = await interactivePeer(o);
+        cleanups.push(() => tp.quit(10_000));
+        return tp;
+      };
       // testpmd -> vipc
       const devB = receiver();
       const sockB = join(dir, 'b.sock');
       backend(devB, sockB);
-      const tpB = new Testpmd({
-        prefix: `vbench${process.pid}b`,
-        vdev: `net_virtio_user0,path=${sockB},queues=1`,
-        forwardMode: 'txonly',
-        txpkts: FRAME,
-        mainLcore: 0,
-        interactive: true,
-      });
-      cleanups.push(() => tpB.stop(10_000));
-
-      // testpmd -> testpmd
+      // testpmd -> testpmd: the vhost PMD first (it creates the socket)
       const sockC = join(dir, 'c.sock');
-      const tpCrx = new Testpmd({
-        prefix: `vbench${process.pid}cr`,
-        vdev: `net_vhost0,iface=${sockC},queues=1`,
-        forwardMode: 'rxonly',
-        mainLcore: 1,
-        interactive: true,
-      });
-      cleanups.push(() => tpCrx.stop(10_000));
-      await until(() => existsSync(sockC), 'the vhost PMD socket', 60_000);
-      const tpCtx = new Testpmd({
-        prefix: `vbench${process.pid}ct`,
-        vdev: `net_virtio_user0,path=${sockC},queues=1`,
+      // both start up at once; each one that came up is stopped even when the other failed
+      const [b, cr] = await Promise.allSettled([
+        testpmd({
+          prefix: uniqueFilePrefix('vbench'),
+          vdev: { driver: 'net_virtio_user', path: sockB, queues: 1 },
+          forwardMode: 'txonly',
+          txpkts: FRAME,
+          mainLcore: 0,
+        }),
+        testpmd({
+          prefix: uniqueFilePrefix('vbench'),
+          vdev: { driver: 'net_vhost', iface: sockC, queues: 1 },
+          forwardMode: 'rxonly',
+          mainLcore: 1,
+        }),
+      ]);
+      if (b.status === 'rejected') throw b.reason;
+      if (cr.status === 'rejected') throw cr.reason;
+      const tpB = b.value;
+      const tpCrx = cr.value;
+      await tpCrx.process.waitFor('socket-created', 60_000);
+      const tpCtx = await testpmd({
+        prefix: uniqueFilePrefix('vbench'),
+        vdev: { driver: 'net_virtio_user', path: sockC, queues: 1 },
         forwardMode: 'txonly',
         txpkts: FRAME,
         mainLcore: 0,
-        interactive: true,
       });
-      cleanups.push(() => tpCtx.stop(10_000));
-
-      for (const tp of [tpB, tpCrx, tpCtx]) await tp.command('show port summary all', 90_000);
-      await tpCrx.waitFor(/virtio is now ready for processing/, 60_000);
+      await tpCrx.process.waitFor('link-up', 60_000);
       await until(() => devB.linkUp(0), 'the vipc back-end to start', 60_000);
       pairs.push(
         {
           name: 'testpmd -> vipc',
           start: async () => {
-            await tpB.command('start');
+            await tpB.start();
           },
           count: () => devB.stats.received,
           stop: async () => {
-            await tpB.command('stop');
+            await tpB.stop();
           },
         },
         {
           name: 'testpmd -> vipc (copy)',
           start: async () => {
             copy = true;
-            await tpB.command('start');
+            await tpB.start();
           },
           count: () => devB.stats.received,
           stop: async () => {
-            await tpB.command('stop');
+            await tpB.stop();
             copy = false;
           },
         },
         {
           name: 'testpmd -> testpmd',
           start: async () => {
-            await tpCrx.command('start');
-            await tpCtx.command('start');
+            await tpCrx.start();
+            await tpCtx.start();
           },
-          count: async () => parseRxPackets(await tpCrx.command('show port stats 0')),
+          count: () => rxPackets(tpCrx),
           stop: async () => {
-            await tpCtx.command('stop');
-            await tpCrx.command('stop');
+            await tpCtx.stop();
+            await tpCrx.stop();
           },
         },
       );
