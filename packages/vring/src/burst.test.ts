@@ -218,6 +218,31 @@ for (const [name, rig] of LAYOUTS) {
       }
     });
 
+    it('serve() and popUsedBatch() refuse bad arguments by name, and take nothing', () => {
+      const r = rig({ size: 4 });
+      r.driver.addBuffer(Number(r.data), 64, 't');
+      r.driver.publish();
+      for (const max of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '4']) {
+        expect(
+          catchCode(() => r.device.serve(max as number, () => 0)),
+          String(max),
+        ).toBe('INVALID_ARGUMENT');
+      }
+      expect(catchCode(() => r.device.serve(4, 'visit' as unknown as () => number))).toBe('INVALID_ARGUMENT');
+      expect(r.device.broken).toBeNull();
+      expect(r.device.serve(4, () => 0)).toBe(1);
+      r.device.publishUsed();
+      expect(catchCode(() => r.driver.popUsedBatch('x' as unknown as unknown[]))).toBe('INVALID_ARGUMENT');
+      expect(catchCode(() => r.driver.popUsedBatch([], new Uint16Array(4) as unknown as Uint32Array))).toBe(
+        'INVALID_ARGUMENT',
+      );
+      expect(catchCode(() => r.driver.popUsedBatch(new Array(4), undefined, -1))).toBe('INVALID_ARGUMENT');
+      expect(r.driver.broken).toBeNull();
+      const tokens: unknown[] = new Array(4);
+      expect(r.driver.popUsedBatch(tokens)).toBe(1);
+      expect(tokens[0]).toBe('t');
+    });
+
     it('popUsedBatch() respects max and the array lengths', () => {
       const r = rig({ size: 8 });
       for (let i = 0; i < 6; i++) r.driver.addBuffer(Number(r.data) + 64 * i, 64, i);

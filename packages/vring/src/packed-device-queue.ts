@@ -1,3 +1,4 @@
+import { checkServe } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -141,6 +142,7 @@ export class PackedDeviceQueue {
 
   /** As SplitDeviceQueue.serve(): pop, visit, record used, up to `max` chains; then publishUsed(). */
   serve(max: number, visit: (chain: DescriptorChain) => number): number {
+    checkServe(max, visit);
     this.#refresh();
     let n = 0;
     while (n < max) {

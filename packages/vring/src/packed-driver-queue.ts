@@ -1,3 +1,4 @@
+import { checkUsedBatch } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   RING_EVENT_FLAGS_DESC,
@@ -352,6 +353,7 @@ export class PackedDriverQueue {
 
   /** As SplitDriverQueue.popUsedBatch(): up to `max` used elements' tokens (and lengths) in one call. */
   popUsedBatch(tokens: unknown[], lens?: Uint32Array, max = tokens.length): number {
+    checkUsedBatch(tokens, lens, max);
     this.#refresh();
     const limit = Math.min(max, tokens.length, lens === undefined ? max : lens.length);
     let n = 0;

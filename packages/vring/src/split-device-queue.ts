@@ -1,3 +1,4 @@
+import { checkServe } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -144,6 +145,7 @@ export class SplitDeviceQueue {
    * (give it back with addUsed(chain.head, ...)).
    */
   serve(max: number, visit: (chain: DescriptorChain) => number): number {
+    checkServe(max, visit);
     this.#refresh();
     const room = Math.min(max, this.size - this.#pending);
     let n = 0;

@@ -1,3 +1,4 @@
+import { checkUsedBatch } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -450,6 +451,7 @@ export class SplitDriverQueue {
    * `lens[0..n)`. Returns n. Same validation as popUsedHead(); no allocation.
    */
   popUsedBatch(tokens: unknown[], lens?: Uint32Array, max = tokens.length): number {
+    checkUsedBatch(tokens, lens, max);
     this.#refresh();
     const limit = Math.min(max, tokens.length, lens === undefined ? max : lens.length);
     let n = 0;
