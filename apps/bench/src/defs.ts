@@ -27,7 +27,7 @@ export type Phase = (typeof PHASES)[number];
 export const PHASE_CODE: Record<Phase, number> = { throughput: 1, latency: 2 };
 
 /** Messages written per cork()/uncork() in the coalesced socket baseline. */
-export const CORK_BATCH = 32;
+export const CORK_BATCH = 128;
 
 /** MessagePort credit window: the sender keeps at most this many unacknowledged messages... */
 export const PORT_WINDOW = 2048;

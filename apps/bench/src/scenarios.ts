@@ -56,7 +56,8 @@ export const SCENARIOS: readonly Scenario[] = [
     group: 'baseline',
     endpoints: 'processes',
     endpointTransport: 'unix-socket-corked',
-    description: 'AF_UNIX stream, cork() / 32 writes / uncork(): coalesced into one writev',
+    description:
+      'AF_UNIX stream, cork() / 128 writes / uncork(): coalesced into one writev (as many as the ring publishes per batch)',
   },
   {
     id: 'tcp',

@@ -1,8 +1,9 @@
 // The baselines of `pnpm --filter @vipc/vring bench`: what a Node user would
 // pick instead of a vring. A Unix-socket stream between two processes (one
-// write() per message, and writes coalesced with cork()/uncork() per 32), and a
-// worker MessagePort (one postMessage per message, the bytes cloned). Each
-// measures messages/s at the receiver and a one-in-flight round trip.
+// write() per message, and writes coalesced with cork()/uncork() per 128, the
+// ring's batch), and a worker MessagePort (one postMessage per message, the
+// bytes cloned). Each measures messages/s at the receiver and a one-in-flight
+// round trip.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -12,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 
 const SELF = fileURLToPath(import.meta.url);
-const CORK = 32;
+const CORK = 128;
 
 /** Splits a stream into `msg`-byte messages; calls onMessage(firstByte) per message. */
 function framer(msg, onMessage) {

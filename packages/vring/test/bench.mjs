@@ -86,7 +86,7 @@ async function device([mode, kind, sizeText, msgText]) {
   if (mode === 'poll' || mode === 'rtt') {
     q.disableNotifications();
     while (Atomics.load(ctl, 1) === 0) {
-      for (let k = 0; k < 256; k++) if (q.serve(32, visit) > 0) q.publishUsed();
+      for (let k = 0; k < 256; k++) if (q.serve(128, visit) > 0) q.publishUsed();
     }
   } else {
     await new Promise((resolve) => {
@@ -94,7 +94,7 @@ async function device([mode, kind, sizeText, msgText]) {
         for (;;) {
           q.disableNotifications();
           let n = 0;
-          for (let k = q.serve(32, visit); k > 0; k = q.serve(32, visit)) {
+          for (let k = q.serve(128, visit); k > 0; k = q.serve(128, visit)) {
             n += k;
             if (q.publishUsed()) call.kick();
           }
@@ -159,7 +159,7 @@ async function throughputPoll(kind, size, msg) {
   const slotBytes = d.l.slot;
   const tokens = new Array(64).fill(0);
   // batches capped in bytes too (64 KiB messages: 4 per publish)
-  const batch = Math.max(1, Math.min(32, Math.floor(262144 / msg)));
+  const batch = Math.max(1, Math.min(128, Math.floor(262144 / msg)));
   let done = 0;
   let slot = 0;
   const end = Date.now() + SECONDS * 1000;
@@ -216,7 +216,7 @@ async function throughputEvent(kind, size, msg) {
   const payload = new Uint8Array(msg).fill(0x5a);
   const base = Number(BASE) + d.l.data;
   const tokens = new Array(64).fill(0);
-  const batch = Math.max(1, Math.min(32, Math.floor(262144 / msg)));
+  const batch = Math.max(1, Math.min(128, Math.floor(262144 / msg)));
   let done = 0;
   let slot = 0;
   let kicks = 0;
