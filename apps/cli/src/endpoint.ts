@@ -111,9 +111,11 @@ export async function runSource(
 ): Promise<Counters> {
   const c = counters();
   const stop = ticker(c, nowUs(), o);
+  // one buffer, refilled per message: send() has copied it once it resolves
+  const scratch = new Uint8Array(o.size);
   try {
     for (let seq = 0; (o.count === 0 || seq < o.count) && !o.signal?.aborted; seq++) {
-      await link.send(makeMessage(seq, o.size));
+      await link.send(makeMessage(seq, o.size, scratch));
       c.sent++;
       c.bytesSent += o.size;
     }
@@ -177,6 +179,8 @@ export async function runPing(link: MessageLink, o: PingOptions): Promise<PingRe
 
   const abort = () => wakeSender();
   o.signal?.addEventListener('abort', abort, { once: true });
+  // one buffer, refilled per message: send() has copied it once it resolves
+  const scratch = new Uint8Array(o.size);
   try {
     for (let seq = 0; seq < o.count && !o.signal?.aborted && !receiverDone; seq++) {
       while (sentAt.size >= o.window && !o.signal?.aborted && !receiverDone) {
@@ -186,7 +190,7 @@ export async function runPing(link: MessageLink, o: PingOptions): Promise<PingRe
       }
       if (o.signal?.aborted || receiverDone) break;
       sentAt.set(seq, nowUs());
-      await link.send(makeMessage(seq, o.size));
+      await link.send(makeMessage(seq, o.size, scratch));
       c.sent++;
       c.bytesSent += o.size;
     }

@@ -105,4 +105,30 @@ describe('generated messages', () => {
       { numRuns: 300 },
     );
   });
+
+  it('the header is magic then sequence number, little-endian, also when a buffer is refilled', () => {
+    const m = makeMessage(0x01020304, 12);
+    expect([...m.subarray(0, 8)]).toEqual([0x76, 0x69, 0x70, 0x63, 0x04, 0x03, 0x02, 0x01]);
+    // a short message carries a prefix of the header
+    expect([...makeMessage(0x01020304, 6)]).toEqual([0x76, 0x69, 0x70, 0x63, 0x04, 0x03]);
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat({ max: 2 ** 32 - 1 }), { minLength: 1, maxLength: 20 }),
+        fc.integer({ min: 8, max: 300 }),
+        (seqs, size) => {
+          const scratch = new Uint8Array(size);
+          for (const seq of seqs) {
+            const m = makeMessage(seq, size, scratch);
+            expect(m).toBe(scratch);
+            expect(Buffer.from(m).equals(Buffer.from(makeMessage(seq, size)))).toBe(true);
+            expect(checkMessage(m, size)).toBe(seq);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+    // a buffer of another size is not reused
+    const other = new Uint8Array(5);
+    expect(makeMessage(1, 16, other)).not.toBe(other);
+  });
 });

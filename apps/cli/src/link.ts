@@ -30,7 +30,7 @@ export interface LinkOptions {
 }
 
 export interface MessageLink extends AsyncIterable<Uint8Array> {
-  /** Queues one message; resolves once the ring took it (waits while the ring is full). */
+  /** Queues one message; resolves once the ring took it, a copy (waits while the ring is full): `message` may be reused then. */
   send(message: Uint8Array): Promise<void>;
   /** Waits until the peer has consumed every message sent (or the link is gone). */
   flush(timeoutMs?: number): Promise<void>;

@@ -20,12 +20,13 @@ function seqSum(seq: number): number {
 
 export function makeMessage(seq: number, size: number, into?: Uint8Array): Uint8Array {
   const buf = into && into.length === size ? into : new Uint8Array(size);
-  const header = new Uint8Array(HEADER_BYTES);
-  const v = new DataView(header.buffer);
-  v.setUint32(0, TRAFFIC_MAGIC, true);
-  v.setUint32(4, seq >>> 0, true);
-  buf.set(header.subarray(0, Math.min(size, HEADER_BYTES)));
-  const s = seqSum(seq);
+  const n = seq >>> 0;
+  // the header byte by byte (no temporary buffer or DataView per message)
+  const header = Math.min(size, HEADER_BYTES);
+  for (let i = 0; i < header; i++) {
+    buf[i] = i < 4 ? (TRAFFIC_MAGIC >>> (8 * i)) & 0xff : (n >>> (8 * (i - 4))) & 0xff;
+  }
+  const s = seqSum(n);
   for (let i = HEADER_BYTES; i < size; i++) buf[i] = (s + i) & 0xff;
   return buf;
 }
@@ -34,9 +35,9 @@ export function makeMessage(seq: number, size: number, into?: Uint8Array): Uint8
 export function checkMessage(msg: Uint8Array, expectedSize?: number): number | undefined {
   if (msg.length < HEADER_BYTES) return undefined;
   if (expectedSize !== undefined && msg.length !== expectedSize) return undefined;
-  const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-  if (v.getUint32(0, true) !== TRAFFIC_MAGIC) return undefined;
-  const seq = v.getUint32(4, true);
+  const magic = (msg[0]! | (msg[1]! << 8) | (msg[2]! << 16) | (msg[3]! << 24)) >>> 0;
+  if (magic !== TRAFFIC_MAGIC) return undefined;
+  const seq = (msg[4]! | (msg[5]! << 8) | (msg[6]! << 16) | (msg[7]! << 24)) >>> 0;
   const s = seqSum(seq);
   for (let i = HEADER_BYTES; i < msg.length; i++) if (msg[i] !== ((s + i) & 0xff)) return undefined;
   return seq;
