@@ -13,6 +13,20 @@ export function checkServe(max: unknown, visit: unknown): void {
   }
 }
 
+/**
+ * @internal serve(): what `visit` returned for chain `id` (`kind` names it in
+ * the error: "chain" for split heads, "buffer" for packed ids) must be a u32
+ * within its writable capacity. The message is built only on failure.
+ */
+export function checkWritten(written: number, writable: number, kind: string, id: number): void {
+  if (written >>> 0 !== written || written > writable) {
+    throw new VringError(
+      'INVALID_ARGUMENT',
+      `serve(): visit returned ${String(written)} for ${kind} ${id}, which has ${writable} writable bytes`,
+    );
+  }
+}
+
 /** @internal The caller-side checks of popUsedBatch() (both driver queues). */
 export function checkUsedBatch(tokens: unknown, lens: unknown, max: unknown): void {
   if (!Array.isArray(tokens)) {

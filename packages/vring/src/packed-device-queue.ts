@@ -1,4 +1,4 @@
-import { checkServe } from './call-checks.js';
+import { checkServe, checkWritten } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -152,12 +152,7 @@ export class PackedDeviceQueue {
       if (chain === null) break;
       this.#served = chain;
       const written = visit(chain);
-      if (written >>> 0 !== written || written > chain.writableLength) {
-        throw new VringError(
-          'INVALID_ARGUMENT',
-          `serve(): visit returned ${String(written)} for buffer ${chain.head}, which has ${chain.writableLength} writable bytes`,
-        );
-      }
+      checkWritten(written, chain.writableLength, 'buffer', chain.head);
       this.#recordUsed(chain.head, written);
       n++;
     }

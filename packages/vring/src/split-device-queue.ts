@@ -1,4 +1,4 @@
-import { checkServe } from './call-checks.js';
+import { checkServe, checkWritten } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -157,12 +157,7 @@ export class SplitDeviceQueue {
       this.#served = chain;
       const written = visit(chain);
       const head = chain.head;
-      if (written >>> 0 !== written || written > chain.writableLength) {
-        throw new VringError(
-          'INVALID_ARGUMENT',
-          `serve(): visit returned ${String(written)} for chain ${head}, which has ${chain.writableLength} writable bytes`,
-        );
-      }
+      checkWritten(written, chain.writableLength, 'chain', head);
       this.#recordUsed(head, written);
       n++;
     }
