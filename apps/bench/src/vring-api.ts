@@ -11,46 +11,34 @@ export interface BufferSpec {
 
 export interface DescriptorChainLike {
   readonly head: number;
-  readonly readable: Uint8Array[];
-  readonly writable: Uint8Array[];
   readonly readableLength: number;
   readonly writableLength: number;
   read(target?: Uint8Array): Uint8Array;
-  readInto?(target: Uint8Array, offset?: number): number;
   write(src: Uint8Array, offset?: number): number;
-  /** Zero-copy segment views (builds that have them): the region's bytes and the segment's offset in them. */
-  segmentBytes?(i: number): Uint8Array;
-  segmentOffset?(i: number): number;
-  segmentLength?(i: number): number;
+  /** Zero-copy segment views: the region's bytes, the segment's offset and length in them. */
+  segmentBytes(i: number): Uint8Array;
+  segmentOffset(i: number): number;
+  segmentLength(i: number): number;
 }
 
 export interface DeviceQueueLike {
-  /** `reuse`: a chain the caller is done with, refilled instead of a new one allocated. */
-  pop(reuse?: DescriptorChainLike): DescriptorChainLike | null;
-  addUsed(head: number, writtenLen: number): void;
   publishUsed(): boolean;
   enableNotifications(): boolean;
   disableNotifications(): void;
   hasAvailable(): boolean;
-  /** One-call pop + visit + addUsed for up to `max` chains (builds that have it). */
-  serve?(max: number, visit: (chain: DescriptorChainLike) => number): number;
+  /** Pops, visits and records used for up to `max` chains. */
+  serve(max: number, visit: (chain: DescriptorChainLike) => number): number;
 }
 
 export interface DriverQueueLike {
   add(buffers: BufferSpec[], token?: unknown): number;
-  freeCount(): number;
   publish(): boolean;
-  popUsed(): { head: number; len: number; token: unknown } | null;
-  /** Allocation-free popUsed(): head or -1, then `usedLen` / `usedToken` (builds that have it). */
-  popUsedHead?(): number;
-  readonly usedLen?: number;
-  readonly usedToken?: unknown;
   enableCallbacks(): boolean;
   disableCallbacks(): void;
-  /** add() of a one-buffer chain without the buffer array (builds that have it). */
-  addBuffer?(addr: number, len: number, token?: unknown, writable?: boolean): number;
-  /** Used tokens (and lengths) into caller arrays; returns how many (builds that have it). */
-  popUsedBatch?(tokens: unknown[], lens?: Uint32Array, max?: number): number;
+  /** add() of a one-buffer chain without the buffer array. */
+  addBuffer(addr: number, len: number, token?: unknown, writable?: boolean): number;
+  /** Used tokens (and lengths) into caller arrays; returns how many. */
+  popUsedBatch(tokens: unknown[], lens?: Uint32Array, max?: number): number;
 }
 
 export interface QueueOptionsLike {

@@ -206,34 +206,14 @@ class VringSender implements SenderEndpoint {
   /** Pops every used element; returns how many. */
   #reclaim(): number {
     const q = this.#q;
-    if (q.popUsedBatch !== undefined) {
-      const tokens = this.#tokens;
-      const lens = this.#lens;
-      let total = 0;
-      for (;;) {
-        const n = q.popUsedBatch(tokens, lens);
-        for (let i = 0; i < n; i++) this.#used(tokens[i], lens[i]!);
-        total += n;
-        if (n < tokens.length) return total;
-      }
-    }
-    if (q.popUsedHead === undefined) return this.#reclaimObjects();
-    let n = 0;
-    while (q.popUsedHead() >= 0) {
-      n++;
-      this.#used(q.usedToken, q.usedLen!);
-    }
-    return n;
-  }
-
-  /** #reclaim() for a @vipc/vring build without popUsedHead(). */
-  #reclaimObjects(): number {
-    let n = 0;
+    const tokens = this.#tokens;
+    const lens = this.#lens;
+    let total = 0;
     for (;;) {
-      const u = this.#q.popUsed();
-      if (u === null) return n;
-      n++;
-      this.#used(u.token, u.len);
+      const n = q.popUsedBatch(tokens, lens);
+      for (let i = 0; i < n; i++) this.#used(tokens[i], lens[i]!);
+      total += n;
+      if (n < tokens.length) return total;
     }
   }
 
@@ -344,10 +324,6 @@ class VringSender implements SenderEndpoint {
     const measure = makeMessage(size, MessageKind.MEASURE);
     const q = this.#q;
     const free = this.#free;
-    // One chain description, rewritten for every message (no allocation per add()).
-    const buffer = { addr: 0, len: size };
-    const chain = [buffer];
-    const oneBuffer = q.addBuffer !== undefined;
     // Batches capped in count and in bytes (at least one message each).
     const perBatch = Math.max(1, Math.min(p.batch, Math.floor(p.batchBytes / size)));
     const { dataOffset, slotBytes } = p;
@@ -365,14 +341,7 @@ class VringSender implements SenderEndpoint {
         const slot = free.pop()!;
         const off = dataOffset + slot * slotBytes;
         data.set(src, off);
-        let head: number;
-        if (oneBuffer) {
-          head = q.addBuffer!(off, size, slot);
-        } else {
-          buffer.addr = off;
-          head = q.add(chain, slot);
-        }
-        if (head < 0) {
+        if (q.addBuffer(off, size, slot) < 0) {
           free.push(slot);
           break;
         }
@@ -481,9 +450,9 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
     }
     let kind: number;
     let phase: number;
-    if (chain.segmentLength !== undefined && chain.segmentLength(0) >= 2) {
-      const bytes = chain.segmentBytes!(0);
-      const at = chain.segmentOffset!(0);
+    if (chain.segmentLength(0) >= 2) {
+      const bytes = chain.segmentBytes(0);
+      const at = chain.segmentOffset(0);
       kind = bytes[at]!;
       phase = bytes[at + 1]!;
     } else {
@@ -499,22 +468,8 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
     chain.read(local);
     return chain.write(local);
   };
-  const oneCall = q.serve !== undefined;
-  // The chain object pop() refills: no DescriptorChain (nor its arrays) per message.
-  let reuse: DescriptorChainLike | undefined;
   const serveBatch = (): number => {
-    let n = 0;
-    if (oneCall) {
-      n = q.serve!(p.batch, visit);
-    } else {
-      while (n < p.batch) {
-        const chain = q.pop(reuse);
-        if (chain === null) break;
-        reuse = chain;
-        n++;
-        q.addUsed(chain.head, visit(chain));
-      }
-    }
+    const n = q.serve(p.batch, visit);
     if (n > 0) {
       popped += n;
       if (q.publishUsed() && s.call) {
