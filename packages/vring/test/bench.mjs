@@ -28,6 +28,7 @@ import {
   socketRoundTrip,
   socketThroughput,
 } from './bench-baselines.mjs';
+import { floorThroughput } from './bench-floor.mjs';
 
 const SECONDS = Number(process.env.VRING_BENCH_SECONDS ?? 1);
 const ROUNDS = Number(process.env.VRING_BENCH_ROUNDS ?? 3);
@@ -267,6 +268,8 @@ function memcpyBaseline(block = 65536) {
   return (n * block) / dt / 1e9;
 }
 
+// the reference row of bench-floor.mjs: the same ring bytes, nothing checked
+const FLOOR = 'unchecked ring (floor)';
 const fmtRate = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`);
 const fmtRatio = (x) => (x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
@@ -316,6 +319,7 @@ async function main() {
         );
         record(`vring ${kind} event`, msg, await throughputEvent(kind, ringSize(msg, 'event'), msg));
       }
+      record(FLOOR, msg, await floorThroughput(ringSize(msg, 'poll'), msg, SECONDS));
     }
   }
   const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -342,15 +346,26 @@ async function main() {
       .filter(Boolean)
       .sort((a, b) => b.rate - a.rate)[0];
   const targets = [];
-  const target = (what, value, goal, higher, text) =>
+  const target = (what, value, goal, higher, text, floor) =>
     targets.push(
-      `${what.padEnd(58)} ${text.padStart(10)}  (target ${higher ? '>=' : '<='} ${goal}) ${value ? 'PASS' : 'FAIL'}`,
+      `${what.padEnd(58)} ${text.padStart(10)}  (target ${higher ? '>=' : '<='} ${goal}) ${value ? 'PASS' : 'FAIL'}${floor === undefined ? '' : `; the unchecked floor: ${fmtRatio(floor)}x`}`,
     );
+  const floorVs = (base, msg) => {
+    const f = get(FLOOR, msg);
+    return f && base ? f.rate / base.rate : undefined;
+  };
   const uds64 = get('unix socket', 64);
   const poll64 = best('poll', 64);
   if (uds64 && poll64) {
     const x = poll64.rate / uds64.rate;
-    target('64 B poll mode, msgs/s vs the Unix socket', x >= 40, '40x', true, `${fmtRatio(x)}x`);
+    target(
+      '64 B poll mode, msgs/s vs the Unix socket',
+      x >= 40,
+      '40x',
+      true,
+      `${fmtRatio(x)}x`,
+      floorVs(uds64, 64),
+    );
     const rt = Math.min(...kinds.map((k) => get(`vring ${k} poll`, 64)?.p50 ?? Infinity));
     const f = uds64.p50 / rt;
     target('64 B round-trip p50 vs the Unix socket', f >= 20, '1/20', false, `1/${fmtRatio(f)}`);
@@ -359,7 +374,14 @@ async function main() {
   const poll1500 = best('poll', 1500);
   if (uds1500 && poll1500) {
     const x = poll1500.rate / uds1500.rate;
-    target('1500 B poll mode, msgs/s vs the Unix socket', x >= 15, '15x', true, `${fmtRatio(x)}x`);
+    target(
+      '1500 B poll mode, msgs/s vs the Unix socket',
+      x >= 15,
+      '15x',
+      true,
+      `${fmtRatio(x)}x`,
+      floorVs(uds1500, 1500),
+    );
   }
   const poll64k = best('poll', 65536);
   if (poll64k) {
@@ -371,7 +393,9 @@ async function main() {
     const x = event64.rate / uds64.rate;
     target('64 B event mode, msgs/s vs the Unix socket', x >= 10, '10x', true, `${fmtRatio(x)}x`);
   }
-  console.log('\ntargets (ratios of this run; the best vring layout of each mode):');
+  console.log(
+    '\ntargets (ratios of this run; the best vring layout of each mode; the floor is bench-floor.mjs, the same ring bytes with nothing checked):',
+  );
   for (const t of targets) console.log(`  ${t}`);
 }
 
