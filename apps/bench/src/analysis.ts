@@ -31,6 +31,12 @@ interface TargetSpec {
   threshold: number;
   comparison: '>=' | '<=';
   value: (s: ScenarioResult, against: ScenarioResult | null, report: BenchReport) => number | null;
+  /**
+   * A scenario whose same ratio is reported beside the target, for scale: the
+   * C anchor (DPDK testpmd to testpmd) shows what compiled code reaches on the
+   * same machine in the same run.
+   */
+  reference?: string;
 }
 
 const TARGET_SPECS: TargetSpec[] = [
@@ -43,6 +49,7 @@ const TARGET_SPECS: TargetSpec[] = [
     threshold: TARGETS.pollVsUnixSocket64,
     comparison: '>=',
     value: (s, a) => (a && a.messagesPerSecond > 0 ? s.messagesPerSecond / a.messagesPerSecond : null),
+    reference: 'testpmd-testpmd',
   },
   {
     id: 'round-trip-p50-64',
@@ -63,6 +70,7 @@ const TARGET_SPECS: TargetSpec[] = [
     threshold: TARGETS.pollVsUnixSocket1500,
     comparison: '>=',
     value: (s, a) => (a && a.messagesPerSecond > 0 ? s.messagesPerSecond / a.messagesPerSecond : null),
+    reference: 'testpmd-testpmd',
   },
   {
     id: 'poll-64k-memcpy',
@@ -105,6 +113,18 @@ function why(r: ScenarioResult | undefined, id: string, size: number): string | 
   return null;
 }
 
+/** The reference scenario's value for target `t`, when it ran at the target's size. */
+function referenceValue(
+  t: TargetSpec,
+  against: ScenarioResult | null,
+  report: BenchReport,
+): TargetResult['reference'] {
+  const r = find(report.scenarios, t.reference!, t.size);
+  if (r === undefined || r.status !== 'ok') return undefined;
+  const value = t.value(r, against, report);
+  return value === null || !Number.isFinite(value) ? undefined : { scenario: r.id, value };
+}
+
 /** The issue's targets as measured ratios with pass/fail marks (null when a side is missing). */
 export function evaluateTargets(report: BenchReport): TargetResult[] {
   return TARGET_SPECS.map((t) => {
@@ -131,7 +151,9 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
     if (reason !== null || s === undefined) return { ...base, reason: reason ?? 'not run' };
     const value = t.value(s, a ?? null, report);
     if (value === null || !Number.isFinite(value)) return { ...base, reason: 'a figure is zero' };
-    return { ...base, value, pass: t.comparison === '>=' ? value >= t.threshold : value <= t.threshold };
+    const pass = t.comparison === '>=' ? value >= t.threshold : value <= t.threshold;
+    const reference = t.reference === undefined ? undefined : referenceValue(t, a ?? null, report);
+    return reference === undefined ? { ...base, value, pass } : { ...base, value, pass, reference };
   });
 }
 

@@ -96,7 +96,8 @@ function targetCell(t: TargetResult): string {
       : t.against === 'memcpy'
         ? `${sig(t.threshold * 100)}%`
         : `${sig(t.threshold)}x`;
-  return `${v} (target ${t.comparison} ${th}) ${t.pass ? 'PASS' : 'FAIL'}`;
+  const ref = t.reference === undefined ? '' : `; ${t.reference.scenario}: ${sig(t.reference.value)}x`;
+  return `${v} (target ${t.comparison} ${th}) ${t.pass ? 'PASS' : 'FAIL'}${ref}`;
 }
 
 function targetRows(report: BenchReport): { head: string[]; rows: string[][] } {

@@ -100,6 +100,8 @@ export interface TargetResult {
   scenario: string;
   against: string;
   size: number;
+  /** The same ratio for a reference scenario of this run (the C anchor), for scale; absent when it did not run. */
+  reference?: { scenario: string; value: number };
 }
 
 export interface MachineInfo {
