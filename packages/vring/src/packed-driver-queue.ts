@@ -471,7 +471,8 @@ export class PackedDriverQueue {
       this.#usedToken = this.#release(id);
       return id;
     }
-    // IN_ORDER (2.8.17): one used descriptor for a batch; every earlier buffer is used too.
+    // IN_ORDER (2.8.17): one used descriptor for a batch; every earlier buffer was
+    // used too, completely: its length is its whole writable capacity.
     let descs = 0;
     const out: UsedBuffer[] = [];
     for (;;) {
@@ -479,7 +480,8 @@ export class PackedDriverQueue {
       this.#fifoStart = (this.#fifoStart + 1) % n;
       this.#fifoCount--;
       descs += this.#chainDescs[front]!;
-      out.push({ head: front, len: front === id ? usedLen : 0, token: this.#release(front) });
+      const frontLen = front === id ? usedLen : this.#chainCap[front]!;
+      out.push({ head: front, len: frontLen, token: this.#release(front) });
       if (front === id) break;
     }
     this.#advanceUsed(slot, descs);

@@ -194,6 +194,10 @@ export class SplitDriverQueue {
   #fifo: Uint16Array;
   #fifoStart = 0;
   #fifoCount = 0;
+  /** IN_ORDER: chains of the batch being handed out, already counted in #lastUsed. */
+  #batchLeft = 0;
+  /** IN_ORDER: the used length of that batch's last chain. */
+  #batchLen = 0;
   #inflightCount = 0;
   #availNext = 0;
   #availPublished = 0;
@@ -249,6 +253,7 @@ export class SplitDriverQueue {
     this.#tokens.fill(undefined);
     this.#fifoStart = 0;
     this.#fifoCount = 0;
+    this.#batchLeft = 0;
     this.#inflightCount = 0;
   }
 
@@ -402,10 +407,11 @@ export class SplitDriverQueue {
   #loadUsedIdx(): number {
     const idx = Atomics.load(this.#used16, 1);
     const ahead = (idx - this.#lastUsed) & 0xffff;
-    if (ahead > this.#inflightCount) {
+    // (chains of an IN_ORDER batch not yet handed out are in flight, but counted in #lastUsed)
+    if (ahead > this.#inflightCount - this.#batchLeft) {
       this.#life.fail(
         'USED_INDEX_OVERRUN',
-        `used.idx ${idx} is ${ahead} ahead of the last used index ${this.#lastUsed}, but only ${this.#inflightCount} chains are in flight`,
+        `used.idx ${idx} is ${ahead} ahead of the last used index ${this.#lastUsed}, but only ${this.#inflightCount - this.#batchLeft} chains in flight are not yet accounted for`,
       );
     }
     this.#usedShadow = idx;
@@ -415,7 +421,7 @@ export class SplitDriverQueue {
   /** Whether the device has returned chains popUsed() has not taken yet. */
   hasUsed(): boolean {
     this.#refresh();
-    if (this.#usedShadow !== this.#lastUsed) return true;
+    if (this.#batchLeft > 0 || this.#usedShadow !== this.#lastUsed) return true;
     return this.#loadUsedIdx() !== this.#lastUsed;
   }
 
@@ -530,6 +536,7 @@ export class SplitDriverQueue {
   }
 
   #nextUsed(): number {
+    if (this.#batchLeft > 0) return this.#nextOfBatch();
     if (this.#usedShadow === this.#lastUsed) {
       if (this.#loadUsedIdx() === this.#lastUsed) {
         if (!this.features.eventIdx || !this.#callbacks || this.#usedEventWritten === this.#lastUsed)
@@ -545,36 +552,59 @@ export class SplitDriverQueue {
     if (id >= this.size || this.#inflight[id] !== 1) {
       this.#life.fail('INVALID_USED_ID', `used.ring[${slot}].id ${id} is not the head of a chain in flight`);
     }
-    let head = id;
-    let usedLen = len;
-    let consume = true;
-    if (this.features.inOrder) {
-      const front = this.#fifo[this.#fifoStart]!;
-      if (front !== id) {
-        // IN_ORDER batching (2.7.9): one used element stands for every earlier chain.
-        head = front;
-        usedLen = 0;
-        consume = false;
-      }
-    }
-    if (usedLen > this.#chainCap[head]!) {
+    if (len > this.#chainCap[id]!) {
       this.#life.fail(
         'INVALID_USED_LENGTH',
-        `used.ring[${slot}].len ${usedLen} exceeds the ${this.#chainCap[head]} writable bytes of chain ${head}`,
+        `used.ring[${slot}].len ${len} exceeds the ${this.#chainCap[id]} writable bytes of chain ${id}`,
       );
     }
-    // Validated: now update state.
-    if (consume) this.#lastUsed = (this.#lastUsed + 1) & 0xffff;
     if (this.features.inOrder) {
-      this.#fifoStart = (this.#fifoStart + 1) & this.#mask;
-      this.#fifoCount--;
+      // IN_ORDER batching (2.7.9): the element at the batch's first position names
+      // the batch's last chain, and used.idx moved by the size of the batch.
+      // (id is in flight, so it is in the FIFO of chains in flight: the walk ends)
+      let k = 1;
+      while (k < this.#fifoCount && this.#fifo[(this.#fifoStart + k - 1) & this.#mask] !== id) k++;
+      const moved = (this.#usedShadow - this.#lastUsed) & 0xffff;
+      if (k > moved) {
+        this.#life.fail(
+          'INVALID_USED_ID',
+          `used.ring[${slot}].id ${id} ends a batch of ${k} chains, but used.idx moved by only ${moved}`,
+        );
+      }
+      // Validated: now update state.
+      this.#lastUsed = (this.#lastUsed + k) & 0xffff;
+      this.#batchLeft = k;
+      this.#batchLen = len;
+      return this.#nextOfBatch();
     }
+    // Validated: now update state.
+    this.#lastUsed = (this.#lastUsed + 1) & 0xffff;
+    const token = this.#tokens[id];
+    this.#tokens[id] = undefined;
+    this.#inflight[id] = 0;
+    this.#inflightCount--;
+    this.#release(id);
+    this.#usedLen = len;
+    this.#usedToken = token;
+    return id;
+  }
+
+  /**
+   * IN_ORDER: hands out the next chain of a batch already validated and counted
+   * in lastUsed. The chains before the last were used completely (2.7.9): their
+   * length is their whole writable capacity; the last one has the element's.
+   */
+  #nextOfBatch(): number {
+    const head = this.#fifo[this.#fifoStart]!;
+    this.#fifoStart = (this.#fifoStart + 1) & this.#mask;
+    this.#fifoCount--;
+    this.#batchLeft--;
     const token = this.#tokens[head];
+    this.#usedLen = this.#batchLeft === 0 ? this.#batchLen : this.#chainCap[head]!;
     this.#tokens[head] = undefined;
     this.#inflight[head] = 0;
     this.#inflightCount--;
     this.#release(head);
-    this.#usedLen = usedLen;
     this.#usedToken = token;
     return head;
   }

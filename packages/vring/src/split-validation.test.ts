@@ -467,20 +467,50 @@ describe('driver side: what the device wrote (split)', () => {
     expect([...heads].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
-  it('IN_ORDER: one used element for a batch completes every earlier chain', () => {
+  it('IN_ORDER: one used element for a batch completes every earlier chain (2.7.9)', () => {
+    const r = splitRig({ size: 8, features: { inOrder: true } });
+    for (let i = 0; i < 5; i++) r.driver.add([{ addr: r.data, len: 8, writable: true }], i);
+    r.driver.publish();
+    const u = r.off(r.addresses.usedRing);
+    // batch 1 (chains 0-2): one element at the batch's first offset naming its last
+    // chain, and used.idx moved by the size of the batch
+    r.view.setUint32(u + 4, 2, true);
+    r.view.setUint32(u + 8, 5, true);
+    r.view.setUint16(u + 2, 3, true);
+    // the earlier chains were used completely: their whole writable capacity
+    expect(r.driver.popUsed()).toEqual({ head: 0, len: 8, token: 0 });
+    expect(r.driver.hasUsed()).toBe(true);
+    expect(r.driver.popUsed()).toEqual({ head: 1, len: 8, token: 1 });
+    expect(r.driver.popUsed()).toEqual({ head: 2, len: 5, token: 2 });
+    expect(r.driver.popUsed()).toBeNull();
+    // batch 2 (chains 3-4): its element sits at the offset of its first chain, 3
+    r.view.setUint32(u + 4 + 8 * 3, 4, true);
+    r.view.setUint32(u + 8 + 8 * 3, 1, true);
+    r.view.setUint16(u + 2, 5, true);
+    const tokens: unknown[] = new Array(8);
+    const lens = new Uint32Array(8);
+    expect(r.driver.popUsedBatch(tokens, lens)).toBe(2);
+    expect(tokens.slice(0, 2)).toEqual([3, 4]);
+    expect(Array.from(lens.subarray(0, 2))).toEqual([8, 1]);
+    expect(r.driver.inFlight()).toBe(0);
+    expect(r.driver.state()).toEqual({ nextAvail: 5, nextUsed: 5 });
+    // descriptors are reused in ring order
+    expect(r.driver.add([{ addr: r.data, len: 1 }])).toBe(5);
+  });
+
+  it('IN_ORDER: a batch element whose used.idx does not cover the batch breaks the queue', () => {
     const r = splitRig({ size: 8, features: { inOrder: true } });
     for (let i = 0; i < 3; i++) r.driver.add([{ addr: r.data, len: 8, writable: true }], i);
     r.driver.publish();
     const u = r.off(r.addresses.usedRing);
-    r.view.setUint32(u + 4, 2, true); // id of the last chain of the batch
-    r.view.setUint32(u + 8, 8, true);
-    r.view.setUint16(u + 2, 1, true);
-    expect(r.driver.popUsed()).toEqual({ head: 0, len: 0, token: 0 });
-    expect(r.driver.popUsed()).toEqual({ head: 1, len: 0, token: 1 });
-    expect(r.driver.popUsed()).toEqual({ head: 2, len: 8, token: 2 });
-    expect(r.driver.popUsed()).toBeNull();
-    // descriptors are reused in ring order
-    expect(r.driver.add([{ addr: r.data, len: 1 }])).toBe(3);
+    r.view.setUint32(u + 4, 2, true); // a batch of 3 ...
+    r.view.setUint16(u + 2, 2, true); // ... but used.idx moved by 2
+    expect(catchCode(() => r.driver.popUsed())).toBe('INVALID_USED_ID');
+    expect(r.driver.broken?.code).toBe('INVALID_USED_ID');
+    expect(catchCode(() => r.driver.popUsed())).toBe('QUEUE_BROKEN');
+    // nothing was handed out or freed
+    expect(r.driver.inFlight()).toBe(3);
+    expect(r.driver.state()).toEqual({ nextAvail: 3, nextUsed: 0 });
   });
 });
 
