@@ -23,6 +23,7 @@ export type VringErrorCode =
   | 'CHAIN_TOO_LONG'
   | 'READABLE_AFTER_WRITABLE'
   | 'INVALID_BUFFER_ID'
+  | 'DESCRIPTOR_NOT_AVAILABLE'
   // what a device wrote, found by the driver side
   | 'USED_INDEX_OVERRUN'
   | 'INVALID_USED_ID'

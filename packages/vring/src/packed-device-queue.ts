@@ -240,6 +240,7 @@ export class PackedDeviceQueue {
       reuse === undefined ? [] : DescriptorChain._bytes(DescriptorChain._empty(reuse));
     const spans: number[] = reuse === undefined ? [] : DescriptorChain._spans(reuse);
     const start = this.#nextAvail;
+    let wrap = this.#availWrap;
     for (;;) {
       if (count >= room) {
         this.#life.fail(
@@ -257,6 +258,17 @@ export class PackedDeviceQueue {
       id = idFlags & 0xffff;
       // the head's flags come from the atomic load that proved ownership (read once)
       const flags = count === 1 ? this.#headFlags : idFlags >>> 16;
+      // Every descriptor of the chain must be available, not only the head (2.8.1):
+      // AVAIL equal to the wrap counter of its lap, USED not.
+      if (
+        count > 1 &&
+        (((flags & VIRTQ_DESC_F_AVAIL) !== 0) !== wrap || ((flags & VIRTQ_DESC_F_USED) !== 0) === wrap)
+      ) {
+        this.#life.fail(
+          'DESCRIPTOR_NOT_AVAILABLE',
+          `the chain at ring position ${start} continues (NEXT) into ring position ${slot}, which the driver has not made available`,
+        );
+      }
       if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
         if (!this.features.indirect) {
           this.#life.fail(
@@ -315,7 +327,10 @@ export class PackedDeviceQueue {
       }
       this.#segment(bytes, spans, lo, hi, len, (flags & VIRTQ_DESC_F_WRITE) !== 0, slot, -1, start);
       if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
-      slot = slot + 1 === n ? 0 : slot + 1;
+      if (slot + 1 === n) {
+        slot = 0;
+        wrap = !wrap;
+      } else slot++;
     }
     if (id >= n)
       this.#life.fail(

@@ -299,6 +299,32 @@ describe('packed device side: what the driver wrote', () => {
     expectViolation(r, 'AVAIL_INDEX_OVERRUN');
   });
 
+  it('a chain continuing (NEXT) into a descriptor not made available is DESCRIPTOR_NOT_AVAILABLE', () => {
+    const r = packedRig({ size: 4 });
+    hostile(r).desc(0, r.data, 4, 0, NEXT); // slot 1 is still zero: never made available
+    expectViolation(r, 'DESCRIPTOR_NOT_AVAILABLE');
+  });
+
+  it('past the end of the ring a chain continues into the next lap: flags of the old lap are refused', () => {
+    for (const ok of [true, false]) {
+      const r = packedRig({ size: 4 });
+      const h = hostile(r);
+      for (let i = 0; i < 3; i++) h.desc(i, r.data, 4, i, 0);
+      for (let i = 0; i < 3; i++) r.device.addUsed(r.device.pop()!.head, 0);
+      r.device.publishUsed(); // slots 0-2 now hold used descriptors of lap 1
+      h.desc(3, r.data, 4, 3, NEXT);
+      // slot 0 of lap 2 is available with AVAIL=0 USED=1; left as it is, it is lap 1's used descriptor
+      if (ok) h.desc(0, r.data, 4, 3, 0, false);
+      if (ok) {
+        const c = r.device.pop()!;
+        expect(c.descriptorCount).toBe(2);
+        expect(c.head).toBe(3);
+      } else {
+        expectViolation(r, 'DESCRIPTOR_NOT_AVAILABLE');
+      }
+    }
+  });
+
   it('a chain of exactly N descriptors is fine; the next one overruns', () => {
     const r = packedRig({ size: 4 });
     const h = hostile(r);
