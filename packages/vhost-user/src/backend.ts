@@ -855,6 +855,10 @@ export class VhostUserBackend extends EventEmitter {
   /** GET_VRING_BASE: stops the ring and returns its base. */
   #stopQueue(q: BackendQueue): number {
     const packed = hasBit(this.#features, VirtioFeature.RING_PACKED);
+    const wasStarted = q.started;
+    // Stop after the last kick's work: chains already available are processed
+    // first, and the base reported is where that processing left the ring.
+    if (q.ready) this.#processOnce(q);
     let state = q.base ?? { nextAvail: 0, nextUsed: 0, availWrap: true, usedWrap: true };
     if (q.ring !== undefined) {
       try {
@@ -863,9 +867,6 @@ export class VhostUserBackend extends EventEmitter {
         // a broken ring still reports where it stopped
       }
     }
-    const wasStarted = q.started;
-    // Stop after the last kick's work: chains already available are processed first.
-    if (q.ready) this.#processOnce(q);
     q.kick?.close();
     q.kick = undefined;
     q.pollKick = false;

@@ -6,6 +6,7 @@ import { fstat, openFdCount } from '@vipc/shm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
 import { anyPeer, type VhostUserListener } from './connection.js';
+import { FrontendRequest as R } from './defs.js';
 import { VhostUserFrontend } from './frontend.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
@@ -218,5 +219,91 @@ describe('vipc front-end <-> vipc back-end', () => {
     cleanup.push(() => driver.close());
     for (let i = 0; i < 50; i++) expect(driver.send(new Uint8Array(200))).toBe(true);
     await until(() => device.stats.received === 50, 'frames through huge-page memory');
+  });
+});
+
+describe('stopping a ring (GET_VRING_BASE)', () => {
+  async function bare(packed: boolean) {
+    const sock = join(dir, `stop-${packed ? 'p' : 's'}.sock`);
+    const device = new VirtioNetDevice();
+    const backend = new VhostUserBackend({ device, mode: 'event', log: () => {} });
+    const listener = backend.listen(sock, { policy: anyPeer });
+    cleanup.push(
+      () => listener.close(),
+      () => backend.close(),
+    );
+    const frontend = await VhostUserFrontend.connect(sock, {
+      queueCount: 2,
+      queueSize: 64,
+      features: NET_DRIVER_FEATURES,
+      packed,
+      policy: anyPeer,
+    });
+    cleanup.push(() => frontend.close());
+    await until(() => backend.queues[1]?.ready === true, 'the transmit ring to start');
+    return { device, backend, frontend };
+  }
+  const ack = (fe: VhostUserFrontend, request: number, index: number, num: number, fds = []) =>
+    fe.connection.request(request, 'vringState', { index, num }, 'u64', { needReply: true, fds });
+
+  for (const packed of [false, true]) {
+    it(`on a ring still enabled, processes what was made available first and reports the base after it (${packed ? 'packed' : 'split'})`, async () => {
+      const { device, frontend } = await bare(packed);
+      const tx = frontend.queues[1]!;
+      for (let i = 0; i < 3; i++) {
+        const slot = frontend.pool.alloc();
+        frontend.pool.view(slot, 72).fill(0);
+        tx.ring.add([{ addr: frontend.pool.address(slot), len: 72 }], slot);
+      }
+      tx.ring.publish(); // made available, never kicked: only GET_VRING_BASE finds them
+      const r = await frontend.connection.request(
+        R.GET_VRING_BASE,
+        'vringState',
+        { index: 1, num: 0 },
+        'vringState',
+      );
+      expect(device.stats.received).toBe(3);
+      // split: the next avail index; packed: avail index and wrap, used index and wrap
+      if (!packed) expect(r.body.num).toBe(3);
+      else expect(r.body.num).toBe((3 | 0x8000 | (3 << 16) | 0x80000000) >>> 0);
+    });
+  }
+
+  it('receive chains the device held for a frame are given up when the ring stops, not completed after the restart', async () => {
+    const { device, backend, frontend } = await bare(false);
+    const rx = frontend.queues[0]!;
+    const post = () => {
+      const slot = frontend.pool.alloc();
+      rx.ring.add([{ addr: frontend.pool.address(slot), len: 256, writable: true }], slot);
+      rx.publish();
+    };
+    await until(() => backend.queues[0]?.ready === true && backend.queues[0]!.enabled, 'the receive ring');
+    post();
+    // 400 bytes need two 256-byte buffers (MRG_RXBUF): the device holds the one posted
+    expect(device.send(new Uint8Array(400))).toBe(false);
+    // DPDK's port stop / port start: disable, stop, set the base, kick fd, enable
+    await ack(frontend, R.SET_VRING_ENABLE, 0, 0);
+    const base = await frontend.connection.request(
+      R.GET_VRING_BASE,
+      'vringState',
+      { index: 0, num: 0 },
+      'vringState',
+    );
+    expect(base.body.num).toBe(1); // the held chain was popped
+    await ack(frontend, R.SET_VRING_BASE, 0, 0); // the used index: nothing completed
+    await frontend.connection.request(R.SET_VRING_KICK, 'u64', 0n, 'u64', {
+      needReply: true,
+      fds: [rx.kick.fd],
+    });
+    await ack(frontend, R.SET_VRING_ENABLE, 0, 1);
+    await until(() => backend.queues[0]!.ready && backend.queues[0]!.enabled, 'the receive ring again');
+    post();
+    expect(device.send(new Uint8Array(40))).toBe(true);
+    expect(device.send(new Uint8Array(40))).toBe(true);
+    // each posted buffer completed once, in order: no stale chain from the first run
+    const heads: number[] = [];
+    for (let u = rx.ring.popUsed(); u !== null; u = rx.ring.popUsed()) heads.push(u.head);
+    expect(heads).toEqual([0, 1]);
+    expect(rx.ring.broken).toBeNull();
   });
 });

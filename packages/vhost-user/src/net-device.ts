@@ -222,6 +222,19 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     if (n > 0) q.flush();
   }
 
+  queueChanged(queue: BackendQueue): void {
+    // A receive ring that stopped (GET_VRING_BASE) or restarted takes back the
+    // chains held from its previous run: they belong to that run. Not returned
+    // used: the restarted ring makes them available again from its base.
+    if ((queue.index & 1) !== 0 || queue.started) return;
+    const pair = queue.index >> 1;
+    const n = this.#heldCount[pair] ?? 0;
+    if (n === 0) return;
+    const held = this.#held[pair]!;
+    for (let k = 0; k < n; k++) this.#spare.push(held[k]!);
+    this.#heldCount[pair] = 0;
+  }
+
   memoryChanged(): void {
     // Held receive chains point into mappings that are going away: give them back empty.
     this.#queues.forEach((q, i) => {
