@@ -42,3 +42,48 @@ export function checkUsedBatch(tokens: unknown, lens: unknown, max: unknown): vo
     );
   }
 }
+
+/**
+ * @internal addUsed() (both device queues): `head` must be a chain the device
+ * popped and has not completed, `writtenLen` a u32 within that chain's
+ * writable capacity, and with IN_ORDER the oldest chain popped (`oldest`, -1
+ * when the feature is off). `kind` names it: "chain" (split) or "buffer id"
+ * (packed).
+ */
+export function checkAddUsed(
+  inflight: Uint8Array,
+  writable: Uint32Array,
+  head: number,
+  writtenLen: number,
+  kind: string,
+  oldest: number,
+): void {
+  if (!Number.isInteger(head) || head < 0 || head >= inflight.length || inflight[head] !== 1) {
+    throw new VringError('INVALID_ARGUMENT', `${kind} ${String(head)} is not in use by the device`);
+  }
+  if (writtenLen >>> 0 !== writtenLen || writtenLen > writable[head]!) {
+    throw new VringError(
+      'INVALID_ARGUMENT',
+      `written length ${String(writtenLen)} for ${kind} ${head}, which has ${writable[head]} writable bytes`,
+    );
+  }
+  if (oldest >= 0 && head !== oldest) {
+    throw new VringError(
+      'INVALID_ARGUMENT',
+      `IN_ORDER: ${kind} ${head} completed before ${oldest}, which was made available first`,
+    );
+  }
+}
+
+/**
+ * @internal add() (both driver queues): a chain may not be longer than the
+ * queue size, direct or in an indirect table (2.7.5.3.1, 2.8.*).
+ */
+export function checkChainLength(buffers: number, size: number): void {
+  if (buffers > size) {
+    throw new VringError(
+      'INVALID_ARGUMENT',
+      `a chain of ${buffers} buffers is longer than the queue size ${size} (direct or indirect)`,
+    );
+  }
+}

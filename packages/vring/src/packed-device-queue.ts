@@ -1,4 +1,4 @@
-import { checkServe, checkWritten } from './call-checks.js';
+import { checkAddUsed, checkServe, checkWritten } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -60,6 +60,12 @@ export class PackedDeviceQueue {
   #usedWrap = true;
   #inflightDescs = 0;
   #inflight: Uint8Array;
+  /** Writable bytes of each buffer in flight, by id (addUsed() checks against it). */
+  #writable: Uint32Array;
+  /** IN_ORDER: ids in flight in the order they were popped (a ring of size entries). */
+  #order: Uint16Array;
+  #orderStart = 0;
+  #orderCount = 0;
   #chainDescs: Uint16Array;
   // used elements recorded, not yet published
   #pendingCount = 0;
@@ -82,6 +88,8 @@ export class PackedDeviceQueue {
     this.features = frozenFeatures(opts.features);
     this.addresses = Object.freeze(packedAddresses(opts.addresses));
     this.#inflight = new Uint8Array(opts.size);
+    this.#writable = new Uint32Array(opts.size);
+    this.#order = new Uint16Array(opts.size);
     this.#chainDescs = new Uint16Array(opts.size);
     this.#life = new QueueLifecycle(
       opts.memory,
@@ -153,6 +161,9 @@ export class PackedDeviceQueue {
       this.#served = chain;
       const written = visit(chain);
       checkWritten(written, chain.writableLength, 'buffer', chain.head);
+      if (this.features.inOrder && chain.head !== this.#oldest()) {
+        checkAddUsed(this.#inflight, this.#writable, chain.head, written, 'buffer id', this.#oldest());
+      }
       this.#recordUsed(chain.head, written);
       n++;
     }
@@ -345,6 +356,11 @@ export class PackedDeviceQueue {
     }
     // Validated: commit.
     this.#inflight[id] = 1;
+    this.#writable[id] = this.#wWritable;
+    if (this.features.inOrder) {
+      this.#order[(this.#orderStart + this.#orderCount) % n] = id;
+      this.#orderCount++;
+    }
     this.#chainDescs[id] = count;
     this.#inflightDescs += count;
     const next = this.#nextAvail + count;
@@ -371,16 +387,20 @@ export class PackedDeviceQueue {
   /** Records a used element for buffer id `head` (visible at the next publishUsed()). */
   addUsed(head: number, writtenLen: number): void {
     this.#refresh();
-    if (!Number.isInteger(head) || head < 0 || head >= this.size || this.#inflight[head] !== 1) {
-      throw new VringError('INVALID_ARGUMENT', `buffer id ${String(head)} is not in use by the device`);
-    }
-    if (!Number.isInteger(writtenLen) || writtenLen < 0 || writtenLen > 0xffffffff) {
-      throw new VringError('INVALID_ARGUMENT', `written length must be a u32 (got ${String(writtenLen)})`);
-    }
+    checkAddUsed(this.#inflight, this.#writable, head, writtenLen, 'buffer id', this.#oldest());
     this.#recordUsed(head, writtenLen);
   }
 
+  /** IN_ORDER: the buffer id that must complete next; -1 without the feature. */
+  #oldest(): number {
+    return this.features.inOrder && this.#orderCount > 0 ? this.#order[this.#orderStart]! : -1;
+  }
+
   #recordUsed(head: number, writtenLen: number): void {
+    if (this.features.inOrder) {
+      this.#orderStart = (this.#orderStart + 1) % this.size;
+      this.#orderCount--;
+    }
     let slot = this.#nextUsed + this.#pendingDescs;
     let wrap = this.#usedWrap;
     if (slot >= this.size) {
@@ -475,6 +495,8 @@ export class PackedDeviceQueue {
     this.#usedWrap = usedWrap;
     this.#inflightDescs = held;
     this.#inflight.fill(0);
+    this.#orderStart = 0;
+    this.#orderCount = 0;
     this.#pendingCount = 0;
     this.#pendingDescs = 0;
     this.#eventWritten = -1;

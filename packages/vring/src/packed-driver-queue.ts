@@ -1,4 +1,4 @@
-import { checkUsedBatch } from './call-checks.js';
+import { checkChainLength, checkUsedBatch } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   RING_EVENT_FLAGS_DESC,
@@ -176,6 +176,7 @@ export class PackedDriverQueue {
   add(buffers: readonly DriverBuffer[], token?: unknown, options?: AddOptions): number {
     this.#refresh();
     const c = this.#scratch.fill(this.memory, buffers);
+    checkChainLength(c.count, this.size);
     let k = c.count;
     let indirect: { lo: number; hi: number; len: number } | undefined;
     if (options?.indirectTable !== undefined) {

@@ -1,4 +1,4 @@
-import { checkServe, checkWritten } from './call-checks.js';
+import { checkAddUsed, checkServe, checkWritten } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -58,6 +58,12 @@ export class SplitDeviceQueue {
   #nextUsed = 0;
   #pending = 0;
   #inflight: Uint8Array;
+  /** Writable bytes of each chain in flight, by head (addUsed() checks against it). */
+  #writable: Uint32Array;
+  /** IN_ORDER: heads in flight in the order they were popped (a ring of size entries). */
+  #order: Uint16Array;
+  #orderStart = 0;
+  #orderCount = 0;
   #notify = true;
   #availEventWritten = -1;
   /** The chain serve() refills. */
@@ -75,6 +81,8 @@ export class SplitDeviceQueue {
     this.features = frozenFeatures(opts.features);
     this.addresses = Object.freeze(splitAddresses(opts.addresses));
     this.#inflight = new Uint8Array(opts.size);
+    this.#writable = new Uint32Array(opts.size);
+    this.#order = new Uint16Array(opts.size);
     this.#life = new QueueLifecycle(
       opts.memory,
       () => this.#mapRings(),
@@ -158,6 +166,9 @@ export class SplitDeviceQueue {
       const written = visit(chain);
       const head = chain.head;
       checkWritten(written, chain.writableLength, 'chain', head);
+      if (this.features.inOrder && head !== this.#oldest()) {
+        checkAddUsed(this.#inflight, this.#writable, head, written, 'chain', this.#oldest());
+      }
       this.#recordUsed(head, written);
       n++;
     }
@@ -192,6 +203,11 @@ export class SplitDeviceQueue {
     }
     const chain = this.#walk(head, reuse);
     this.#inflight[head] = 1;
+    this.#writable[head] = chain.writableLength;
+    if (this.features.inOrder) {
+      this.#order[(this.#orderStart + this.#orderCount) & this.#mask] = head;
+      this.#orderCount++;
+    }
     this.#nextAvail = (this.#nextAvail + 1) & 0xffff;
     return chain;
   }
@@ -333,15 +349,7 @@ export class SplitDeviceQueue {
   /** Records a used element (visible to the driver at the next publishUsed()). */
   addUsed(head: number, writtenLen: number): void {
     this.#refresh();
-    if (!Number.isInteger(head) || head < 0 || head >= this.size) {
-      throw new VringError(
-        'INVALID_ARGUMENT',
-        `head must be an integer below ${this.size} (got ${String(head)})`,
-      );
-    }
-    if (!Number.isInteger(writtenLen) || writtenLen < 0 || writtenLen > 0xffffffff) {
-      throw new VringError('INVALID_ARGUMENT', `written length must be a u32 (got ${String(writtenLen)})`);
-    }
+    checkAddUsed(this.#inflight, this.#writable, head, writtenLen, 'chain', this.#oldest());
     if (this.#pending >= this.size) {
       throw new VringError(
         'INVALID_ARGUMENT',
@@ -351,8 +359,17 @@ export class SplitDeviceQueue {
     this.#recordUsed(head, writtenLen);
   }
 
+  /** IN_ORDER: the head that must complete next; -1 without the feature. */
+  #oldest(): number {
+    return this.features.inOrder && this.#orderCount > 0 ? this.#order[this.#orderStart]! : -1;
+  }
+
   #recordUsed(head: number, writtenLen: number): void {
     this.#inflight[head] = 0;
+    if (this.features.inOrder) {
+      this.#orderStart = (this.#orderStart + 1) & this.#mask;
+      this.#orderCount--;
+    }
     const slot = (this.#nextUsed + this.#pending) & this.#mask;
     const used32 = this.#used32;
     used32[1 + 2 * slot] = head;
@@ -412,6 +429,8 @@ export class SplitDeviceQueue {
     this.#nextUsed = nextUsed;
     this.#pending = 0;
     this.#inflight.fill(0);
+    this.#orderStart = 0;
+    this.#orderCount = 0;
     this.#availEventWritten = -1;
   }
 

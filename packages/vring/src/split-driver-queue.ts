@@ -1,4 +1,4 @@
-import { checkUsedBatch } from './call-checks.js';
+import { checkChainLength, checkUsedBatch } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -292,6 +292,7 @@ export class SplitDriverQueue {
   add(buffers: readonly DriverBuffer[], token?: unknown, options?: AddOptions): number {
     this.#refresh();
     const c = this.#scratch.fill(this.memory, buffers);
+    checkChainLength(c.count, this.size);
     const k = c.count;
     if (options?.indirectTable !== undefined) {
       if (!this.features.indirect) {

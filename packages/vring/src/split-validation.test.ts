@@ -11,7 +11,7 @@ import { GuestMemory } from './guest-memory.js';
 import { SplitDeviceQueue } from './split-device-queue.js';
 import { SplitDriverQueue } from './split-driver-queue.js';
 import { splitLayout } from './split-layout.js';
-import { addTwoChains, catchCode, type SplitRig, splitRig } from './test-rig.js';
+import { addTwoChains, catchCode, packedRig, type SplitRig, splitRig } from './test-rig.js';
 
 /** A hostile driver: writes ring bytes directly. */
 function hostile(r: SplitRig) {
@@ -373,6 +373,60 @@ describe('device side: what the driver wrote (split)', () => {
     expect(catchCode(() => r.device.addUsed(0, 2 ** 32))).toBe('INVALID_ARGUMENT');
     expect(r.device.broken).toBeNull();
   });
+
+  for (const kind of ['split', 'packed'] as const) {
+    it(`a driver refuses a chain longer than the queue size, direct or indirect (${kind})`, () => {
+      const opts = { size: 4, features: { indirect: true } };
+      const r = kind === 'split' ? splitRig(opts) : packedRig(opts);
+      const bufs = (n: number) =>
+        Array.from({ length: n }, (_, i) => ({ addr: r.data + BigInt(8 * i), len: 8 }));
+      expect(catchCode(() => r.driver.add(bufs(5)))).toBe('INVALID_ARGUMENT');
+      expect(catchCode(() => r.driver.add(bufs(5), 't', { indirectTable: r.data + 0x400n }))).toBe(
+        'INVALID_ARGUMENT',
+      );
+      expect(r.driver.add(bufs(4), 't', { indirectTable: r.data + 0x400n })).toBeGreaterThanOrEqual(0);
+      expect(r.driver.add(bufs(3))).toBeGreaterThanOrEqual(0);
+      expect(r.driver.broken).toBeNull();
+    });
+
+    it(`addUsed() takes only a chain in flight, at most its writable bytes, in order with IN_ORDER (${kind})`, () => {
+      const r = kind === 'split' ? splitRig({ size: 8 }) : packedRig({ size: 8 });
+      addTwoChains(r, 16); // two chains, 16 writable bytes each
+      const a = r.device.pop()!;
+      // not popped yet: no used element may be written for it
+      expect(catchCode(() => r.device.addUsed(kind === 'split' ? 2 : 1, 0))).toBe('INVALID_ARGUMENT');
+      expect(catchCode(() => r.device.addUsed(a.head, 17))).toBe('INVALID_ARGUMENT');
+      r.device.addUsed(a.head, 16);
+      expect(catchCode(() => r.device.addUsed(a.head, 0))).toBe('INVALID_ARGUMENT'); // twice
+      expect(r.device.broken).toBeNull();
+
+      const o =
+        kind === 'split'
+          ? splitRig({ size: 8, features: { inOrder: true } })
+          : packedRig({ size: 8, features: { inOrder: true } });
+      addTwoChains(o, 16);
+      const first = o.device.pop()!;
+      const second = o.device.pop()!;
+      let err: unknown;
+      try {
+        o.device.addUsed(second.head, 0);
+      } catch (e) {
+        err = e;
+      }
+      expect((err as VringError).code).toBe('INVALID_ARGUMENT');
+      expect((err as VringError).message).toMatch(/IN_ORDER/);
+      o.device.addUsed(first.head, 1);
+      o.device.addUsed(second.head, 0);
+      o.device.publishUsed();
+      expect(o.driver.popUsed()).toMatchObject({ token: 'a', len: 1 });
+      expect(o.driver.popUsed()).toMatchObject({ token: 'b', len: 0 });
+      // serve() keeps to the order too: a chain popped earlier and still open comes first
+      addTwoChains(o, 16);
+      o.device.pop();
+      expect(catchCode(() => o.device.serve(1, () => 0))).toBe('INVALID_ARGUMENT');
+      expect(o.device.broken).toBeNull();
+    });
+  }
 });
 
 describe('driver side: what the device wrote (split)', () => {
