@@ -6,7 +6,7 @@ import { fstat, openFdCount } from '@vipc/shm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
 import { anyPeer, type VhostUserListener } from './connection.js';
-import { FrontendRequest as R } from './defs.js';
+import { bit, FrontendRequest as R, VirtioNetFeature } from './defs.js';
 import { VhostUserFrontend } from './frontend.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
@@ -306,4 +306,38 @@ describe('stopping a ring (GET_VRING_BASE)', () => {
     expect(heads).toEqual([0, 1]);
     expect(rx.ring.broken).toBeNull();
   });
+});
+
+describe('VIRTIO_NET_F_MTU', () => {
+  for (const negotiate of [true, false]) {
+    it(`frames beyond the MTU plus an Ethernet header are refused only when MTU was negotiated (${negotiate ? 'negotiated' : 'not negotiated'})`, async () => {
+      const sock = join(dir, `mtu-${negotiate}.sock`);
+      const device = new VirtioNetDevice({ mtu: 1500 });
+      const backend = new VhostUserBackend({ device, mode: 'event', log: () => {} });
+      const listener = backend.listen(sock, { policy: anyPeer });
+      cleanup.push(
+        () => listener.close(),
+        () => backend.close(),
+      );
+      const frontend = await VhostUserFrontend.connect(sock, {
+        queueCount: 2,
+        queueSize: 64,
+        features: NET_DRIVER_FEATURES | (negotiate ? bit(VirtioNetFeature.MTU) : 0n),
+        policy: anyPeer,
+      });
+      cleanup.push(() => frontend.close());
+      const got: number[] = [];
+      const driver = new VirtioNetDriver(frontend, { mode: 'event', onFrame: (f) => got.push(f.length) });
+      cleanup.push(() => driver.close());
+      await until(() => backend.queues[0]?.ready === true && backend.queues[0]!.enabled, 'the receive ring');
+      await until(() => device.send(new Uint8Array(1518)), 'room for a 1518-byte frame');
+      if (negotiate) {
+        expect(() => device.send(new Uint8Array(1519))).toThrow(/MTU 1500/);
+      } else {
+        await until(() => device.send(new Uint8Array(1519)), 'room for a 1519-byte frame');
+      }
+      await until(() => got.length === (negotiate ? 1 : 2), 'the frames at the driver');
+      expect(got).toEqual(negotiate ? [1518] : [1518, 1519]);
+    });
+  }
 });

@@ -332,6 +332,18 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     const hdrSize = this.#hdrSize;
     const pre = prefix === undefined ? 0 : prefix.length;
     const length = pre + frame.length;
+    // 5.1.6.3.2: with VIRTIO_NET_F_MTU, no received frame beyond the MTU plus the
+    // Ethernet header (14 bytes, 18 with an 802.1Q tag)
+    if (
+      this.#mtu !== undefined &&
+      length > this.#mtu + 18 &&
+      hasBit(this.#negotiated, VirtioNetFeature.MTU)
+    ) {
+      throw new VhostUserError(
+        `frame of ${length} bytes is longer than the MTU ${this.#mtu} plus an Ethernet header allows`,
+        'INVALID_ARGUMENT',
+      );
+    }
     const total = hdrSize + length;
     const merge = this.#merge;
     const held = this.#held[pair]!;
