@@ -25,11 +25,13 @@ afterEach(() => {
 export const until = (cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> =>
   pollUntil(cond, what, timeoutMs, 5);
 
-async function pair(
-  opts: { packed?: boolean; mode?: 'event' | 'poll'; disabledTx?: 'hold' | 'discard' } = {},
+/** A vipc front-end (no driver yet) and a back-end serving `device`. */
+async function connected(
+  name: string,
+  opts: { packed?: boolean; mode?: 'event' | 'poll'; device?: VirtioNetDevice; features?: bigint } = {},
 ) {
-  const sock = join(dir, 'lb.sock');
-  const device = new VirtioNetDevice({ disabledTx: opts.disabledTx });
+  const sock = join(dir, `${name}.sock`);
+  const device = opts.device ?? new VirtioNetDevice();
   const errors: string[] = [];
   const backend = new VhostUserBackend({ device, log: (l) => errors.push(l), mode: opts.mode ?? 'event' });
   const listener: VhostUserListener = backend.listen(sock, { policy: anyPeer });
@@ -40,14 +42,28 @@ async function pair(
   const frontend = await VhostUserFrontend.connect(sock, {
     queueCount: 2,
     queueSize: 64,
-    features: NET_DRIVER_FEATURES,
+    features: opts.features ?? NET_DRIVER_FEATURES,
     packed: opts.packed ?? false,
     policy: anyPeer,
   });
   cleanup.push(() => frontend.close());
-  const driver = new VirtioNetDriver(frontend, { mode: opts.mode ?? 'event' });
+  return { device, backend, frontend, errors };
+}
+
+async function pair(
+  opts: { packed?: boolean; mode?: 'event' | 'poll'; disabledTx?: 'hold' | 'discard' } = {},
+) {
+  const c = await connected('lb', { ...opts, device: new VirtioNetDevice({ disabledTx: opts.disabledTx }) });
+  const driver = new VirtioNetDriver(c.frontend, { mode: opts.mode ?? 'event' });
   cleanup.push(() => driver.close());
-  return { device, backend, frontend, driver, errors };
+  return { ...c, driver };
+}
+
+/** connected(), with the transmit ring started. */
+async function bare(name: string, opts: Parameters<typeof connected>[1] = {}) {
+  const c = await connected(name, opts);
+  await until(() => c.backend.queues[1]?.ready === true, 'the transmit ring to start');
+  return c;
 }
 
 describe('vipc front-end <-> vipc back-end', () => {
@@ -223,32 +239,12 @@ describe('vipc front-end <-> vipc back-end', () => {
 });
 
 describe('stopping a ring (GET_VRING_BASE)', () => {
-  async function bare(packed: boolean) {
-    const sock = join(dir, `stop-${packed ? 'p' : 's'}.sock`);
-    const device = new VirtioNetDevice();
-    const backend = new VhostUserBackend({ device, mode: 'event', log: () => {} });
-    const listener = backend.listen(sock, { policy: anyPeer });
-    cleanup.push(
-      () => listener.close(),
-      () => backend.close(),
-    );
-    const frontend = await VhostUserFrontend.connect(sock, {
-      queueCount: 2,
-      queueSize: 64,
-      features: NET_DRIVER_FEATURES,
-      packed,
-      policy: anyPeer,
-    });
-    cleanup.push(() => frontend.close());
-    await until(() => backend.queues[1]?.ready === true, 'the transmit ring to start');
-    return { device, backend, frontend };
-  }
   const ack = (fe: VhostUserFrontend, request: number, index: number, num: number, fds = []) =>
     fe.connection.request(request, 'vringState', { index, num }, 'u64', { needReply: true, fds });
 
   for (const packed of [false, true]) {
     it(`on a ring still enabled, processes what was made available first and reports the base after it (${packed ? 'packed' : 'split'})`, async () => {
-      const { device, frontend } = await bare(packed);
+      const { device, frontend } = await bare(`stop-${packed}`, { packed });
       const tx = frontend.queues[1]!;
       for (let i = 0; i < 3; i++) {
         const slot = frontend.pool.alloc();
@@ -270,7 +266,7 @@ describe('stopping a ring (GET_VRING_BASE)', () => {
   }
 
   it('receive chains the device held for a frame are given up when the ring stops, not completed after the restart', async () => {
-    const { device, backend, frontend } = await bare(false);
+    const { device, backend, frontend } = await bare('held');
     const rx = frontend.queues[0]!;
     const post = () => {
       const slot = frontend.pool.alloc();
@@ -311,21 +307,10 @@ describe('stopping a ring (GET_VRING_BASE)', () => {
 describe('VIRTIO_NET_F_MTU', () => {
   for (const negotiate of [true, false]) {
     it(`frames beyond the MTU plus an Ethernet header are refused only when MTU was negotiated (${negotiate ? 'negotiated' : 'not negotiated'})`, async () => {
-      const sock = join(dir, `mtu-${negotiate}.sock`);
-      const device = new VirtioNetDevice({ mtu: 1500 });
-      const backend = new VhostUserBackend({ device, mode: 'event', log: () => {} });
-      const listener = backend.listen(sock, { policy: anyPeer });
-      cleanup.push(
-        () => listener.close(),
-        () => backend.close(),
-      );
-      const frontend = await VhostUserFrontend.connect(sock, {
-        queueCount: 2,
-        queueSize: 64,
+      const { device, backend, frontend } = await bare(`mtu-${negotiate}`, {
+        device: new VirtioNetDevice({ mtu: 1500 }),
         features: NET_DRIVER_FEATURES | (negotiate ? bit(VirtioNetFeature.MTU) : 0n),
-        policy: anyPeer,
       });
-      cleanup.push(() => frontend.close());
       const got: number[] = [];
       const driver = new VirtioNetDriver(frontend, { mode: 'event', onFrame: (f) => got.push(f.length) });
       cleanup.push(() => driver.close());
