@@ -61,7 +61,13 @@ export function stateToVringBase(state: QueueState, packed: boolean): number {
   );
 }
 
-/** Inverse of stateToVringBase (split: nextUsed = nextAvail, as after GET_VRING_BASE stopped the ring). */
+/**
+ * Inverse of stateToVringBase (split: nextUsed = nextAvail, as after
+ * GET_VRING_BASE stopped the ring). Packed: a base whose upper 16 bits are all
+ * zero is DPDK's and SPDK's short form, the avail half alone, and reads as
+ * used = avail (nothing in flight), as @vipc/vhost-user's back-end reads it;
+ * read literally, it would put the whole ring in the device's hands, or more.
+ */
 export function vringBaseToState(base: number, packed: boolean): QueueState {
   if (!Number.isInteger(base) || base < 0 || base > 0xffffffff) {
     throw new VringError('INVALID_ARGUMENT', `vring base must be a u32 (got ${String(base)})`);
@@ -71,9 +77,12 @@ export function vringBaseToState(base: number, packed: boolean): QueueState {
       throw new VringError('INVALID_ARGUMENT', `split vring base must be a u16 (got ${base})`);
     return { nextAvail: base, nextUsed: base };
   }
+  const nextAvail = base & 0x7fff;
+  const availWrap = (base & 0x8000) !== 0;
+  if (base >>> 16 === 0) return { nextAvail, availWrap, nextUsed: nextAvail, usedWrap: availWrap };
   return {
-    nextAvail: base & 0x7fff,
-    availWrap: (base & 0x8000) !== 0,
+    nextAvail,
+    availWrap,
     nextUsed: (base >>> 16) & 0x7fff,
     usedWrap: (base & 0x80000000) !== 0,
   };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from './defs.js';
 import { vringNeedEvent } from './notification.js';
+import { PackedDeviceQueue } from './packed-device-queue.js';
 import { stateToVringBase, vringBaseToState } from './queue-state.js';
 import { SplitDeviceQueue } from './split-device-queue.js';
 import { SplitDriverQueue } from './split-driver-queue.js';
@@ -279,6 +280,19 @@ describe('state', () => {
     const p = { nextAvail: 0x1234, availWrap: false, nextUsed: 0x7fff, usedWrap: true };
     expect(stateToVringBase(p, true)).toBe(0xffff1234);
     expect(vringBaseToState(stateToVringBase(p, true), true)).toEqual(p);
+    // DPDK's and SPDK's short packed form (the avail half only): nothing in flight
+    const short = vringBaseToState(0x8000, true);
+    expect(short).toEqual({ nextAvail: 0, availWrap: true, nextUsed: 0, usedWrap: true });
+    const q = packedRig({ size: 8 });
+    q.driver.add([{ addr: q.data, len: 4 }], 'x');
+    q.driver.publish();
+    const restored = new PackedDeviceQueue({
+      memory: q.memory,
+      size: 8,
+      addresses: q.addresses,
+      state: short,
+    });
+    expect(restored.pop()!.head).toBe(0);
     expect(catchCode(() => again.setState({ nextAvail: 70000, nextUsed: 0 }))).toBe('INVALID_ARGUMENT');
   });
 
