@@ -319,6 +319,10 @@ export class PackedDriverQueue {
   }
 
   #isUsed(): boolean {
+    // Flags are necessary but not sufficient (2.8.1): with nothing in flight no
+    // descriptor can be used, whatever its flags say (a zeroed ring looks used
+    // to a driver whose used wrap counter is 0).
+    if (this.#inflightCount === 0) return false;
     const flags = Atomics.load(this.#desc16, 8 * this.#nextUsed + 7);
     const w = this.#usedWrap;
     return ((flags & VIRTQ_DESC_F_AVAIL) !== 0) === w && ((flags & VIRTQ_DESC_F_USED) !== 0) === w;

@@ -10,6 +10,7 @@ import {
 } from './defs.js';
 import type { VringError } from './errors.js';
 import { PackedDeviceQueue } from './packed-device-queue.js';
+import { PackedDriverQueue } from './packed-driver-queue.js';
 import { addTwoChains, catchCode, type PackedRig, packedRig } from './test-rig.js';
 
 const enc = new TextEncoder();
@@ -142,6 +143,23 @@ describe('packed queue round trip', () => {
     expect(r.driver.popUsed()).toEqual({ head: 2, len: 5, token: 2 });
     expect(r.driver.popUsed()).toBeNull();
     expect(r.driver.state()).toEqual({ nextAvail: 6, availWrap: true, nextUsed: 6, usedWrap: true });
+  });
+
+  it('a driver restored on an odd lap (wrap counters 0) over a zeroed ring sees nothing used until a chain completes', () => {
+    const r = packedRig({ size: 4 });
+    const state = { nextAvail: 0, availWrap: false, nextUsed: 0, usedWrap: false };
+    const driver = new PackedDriverQueue({ memory: r.memory, size: 4, addresses: r.addresses, state });
+    const device = new PackedDeviceQueue({ memory: r.memory, size: 4, addresses: r.addresses, state });
+    // zero flags read as "used" for wrap 0, but nothing is in flight
+    expect(driver.hasUsed()).toBe(false);
+    expect(driver.popUsed()).toBeNull();
+    driver.add([{ addr: r.data, len: 4 }], 'x');
+    driver.publish();
+    const c = device.pop()!;
+    device.addUsed(c.head, 0);
+    device.publishUsed();
+    expect(driver.popUsed()).toEqual({ head: c.head, len: 0, token: 'x' });
+    expect(driver.broken).toBeNull();
   });
 
   it('state snapshot and vhost-user base round trip', () => {
