@@ -67,6 +67,14 @@ export function checkAddUsed(
       `written length ${String(writtenLen)} for ${kind} ${head}, which has ${writable[head]} writable bytes`,
     );
   }
+  checkInOrder(head, oldest, kind);
+}
+
+/**
+ * @internal addUsed() and serve() with IN_ORDER: `head` must be the oldest
+ * chain in flight (`oldest`, -1 when the feature is off).
+ */
+export function checkInOrder(head: number, oldest: number, kind: string): void {
   if (oldest >= 0 && head !== oldest) {
     throw new VringError(
       'INVALID_ARGUMENT',

@@ -1,4 +1,4 @@
-import { checkAddUsed, checkServe, checkWritten } from './call-checks.js';
+import { checkAddUsed, checkInOrder, checkServe, checkWritten } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -161,9 +161,7 @@ export class PackedDeviceQueue {
       this.#served = chain;
       const written = visit(chain);
       checkWritten(written, chain.writableLength, 'buffer', chain.head);
-      if (this.features.inOrder && chain.head !== this.#oldest()) {
-        checkAddUsed(this.#inflight, this.#writable, chain.head, written, 'buffer id', this.#oldest());
-      }
+      checkInOrder(chain.head, this.#oldest(), 'buffer id');
       this.#recordUsed(chain.head, written);
       n++;
     }

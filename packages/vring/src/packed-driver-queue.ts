@@ -228,15 +228,7 @@ export class PackedDriverQueue {
         if (c.writable[i]) flags |= VIRTQ_DESC_F_WRITE;
         if (i + 1 < k) flags |= VIRTQ_DESC_F_NEXT;
       }
-      if (i === 0 && !this.#batchPending) {
-        // The batch's first flags are stored last, at publish() (2.8.6).
-        this.#desc16[8 * slot + 6] = id;
-        this.#batchPending = true;
-        this.#batchSlot = slot;
-        this.#batchFlags = flags;
-      } else {
-        d32[w + 3] = id | (flags << 16);
-      }
+      this.#storeIdFlags(slot, id, flags);
       if (++slot === n) {
         slot = 0;
         wrap = !wrap;
@@ -244,15 +236,35 @@ export class PackedDriverQueue {
     }
     this.#nextAvail = slot;
     this.#availWrap = wrap;
-    this.#numFree -= k;
-    this.#addedDescs += k;
-    this.#chainDescs[id] = k;
-    this.#chainCap[id] = c.writableBytes;
+    return this.#track(id, k, c.writableBytes, token);
+  }
+
+  /**
+   * A chain's descriptor id and flags: the first of a batch has its flags held
+   * back, stored last by publish() (2.8.6); the others go straight in.
+   */
+  #storeIdFlags(slot: number, id: number, flags: number): void {
+    if (!this.#batchPending) {
+      this.#desc16[8 * slot + 6] = id;
+      this.#batchPending = true;
+      this.#batchSlot = slot;
+      this.#batchFlags = flags;
+    } else {
+      this.#desc32[(slot << 2) + 3] = id | (flags << 16);
+    }
+  }
+
+  /** The bookkeeping of a chain just written: `descs` ring descriptors, `cap` writable bytes. */
+  #track(id: number, descs: number, cap: number, token: unknown): number {
+    this.#numFree -= descs;
+    this.#addedDescs += descs;
+    this.#chainDescs[id] = descs;
+    this.#chainCap[id] = cap;
     this.#inflight[id] = 1;
     this.#tokens[id] = token;
     this.#inflightCount++;
     if (this.features.inOrder) {
-      this.#fifo[(this.#fifoStart + this.#fifoCount) % n] = id;
+      this.#fifo[(this.#fifoStart + this.#fifoCount) % this.size] = id;
       this.#fifoCount++;
     }
     return id;
@@ -272,33 +284,14 @@ export class PackedDriverQueue {
     d32[w + 2] = len;
     const flags =
       (this.#availWrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED) | (writable ? VIRTQ_DESC_F_WRITE : 0);
-    if (!this.#batchPending) {
-      // The batch's first flags are stored last, at publish() (2.8.6).
-      this.#desc16[8 * slot + 6] = id;
-      this.#batchPending = true;
-      this.#batchSlot = slot;
-      this.#batchFlags = flags;
-    } else {
-      d32[w + 3] = id | (flags << 16);
-    }
+    this.#storeIdFlags(slot, id, flags);
     if (slot + 1 === this.size) {
       this.#nextAvail = 0;
       this.#availWrap = !this.#availWrap;
     } else {
       this.#nextAvail = slot + 1;
     }
-    this.#numFree--;
-    this.#addedDescs++;
-    this.#chainDescs[id] = 1;
-    this.#chainCap[id] = writable ? len : 0;
-    this.#inflight[id] = 1;
-    this.#tokens[id] = token;
-    this.#inflightCount++;
-    if (this.features.inOrder) {
-      this.#fifo[(this.#fifoStart + this.#fifoCount) % this.size] = id;
-      this.#fifoCount++;
-    }
-    return id;
+    return this.#track(id, 1, writable ? len : 0, token);
   }
 
   publish(): boolean {

@@ -1,4 +1,4 @@
-import { checkAddUsed, checkServe, checkWritten } from './call-checks.js';
+import { checkAddUsed, checkInOrder, checkServe, checkWritten } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
@@ -166,9 +166,7 @@ export class SplitDeviceQueue {
       const written = visit(chain);
       const head = chain.head;
       checkWritten(written, chain.writableLength, 'chain', head);
-      if (this.features.inOrder && head !== this.#oldest()) {
-        checkAddUsed(this.#inflight, this.#writable, head, written, 'chain', this.#oldest());
-      }
+      checkInOrder(head, this.#oldest(), 'chain');
       this.#recordUsed(head, written);
       n++;
     }

@@ -580,14 +580,7 @@ export class SplitDriverQueue {
     }
     // Validated: now update state.
     this.#lastUsed = (this.#lastUsed + 1) & 0xffff;
-    const token = this.#tokens[id];
-    this.#tokens[id] = undefined;
-    this.#inflight[id] = 0;
-    this.#inflightCount--;
-    this.#release(id);
-    this.#usedLen = len;
-    this.#usedToken = token;
-    return id;
+    return this.#complete(id, len);
   }
 
   /**
@@ -600,13 +593,17 @@ export class SplitDriverQueue {
     this.#fifoStart = (this.#fifoStart + 1) & this.#mask;
     this.#fifoCount--;
     this.#batchLeft--;
-    const token = this.#tokens[head];
-    this.#usedLen = this.#batchLeft === 0 ? this.#batchLen : this.#chainCap[head]!;
+    return this.#complete(head, this.#batchLeft === 0 ? this.#batchLen : this.#chainCap[head]!);
+  }
+
+  /** Hands chain `head` back: its token and `len` become usedToken/usedLen, its descriptors free. */
+  #complete(head: number, len: number): number {
+    this.#usedToken = this.#tokens[head];
+    this.#usedLen = len;
     this.#tokens[head] = undefined;
     this.#inflight[head] = 0;
     this.#inflightCount--;
     this.#release(head);
-    this.#usedToken = token;
     return head;
   }
 
