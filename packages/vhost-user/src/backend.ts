@@ -650,19 +650,8 @@ export class VhostUserBackend extends EventEmitter {
       q.base = { nextAvail: s.num, nextUsed: s.num };
       return;
     }
-    const avail = s.num & 0x7fff;
-    const availWrap = (s.num & 0x8000) !== 0;
-    if (s.num >>> 16 === 0) {
-      // DPDK sends only the avail half: used = avail (the ring was stopped with nothing in flight).
-      q.base = { nextAvail: avail, availWrap, nextUsed: avail, usedWrap: availWrap };
-    } else {
-      q.base = {
-        nextAvail: avail,
-        availWrap,
-        nextUsed: (s.num >>> 16) & 0x7fff,
-        usedWrap: (s.num & 0x80000000) !== 0,
-      };
-    }
+    // vring reads DPDK's short form (the avail half only) as used = avail
+    q.base = vring.vringBaseToState(s.num, true);
   }
 
   #setVringFd(msg: Message): void {
@@ -877,14 +866,7 @@ export class VhostUserBackend extends EventEmitter {
       this.emit('queue-stop', q);
       this.device.queueChanged?.(q);
     }
-    if (!packed) return state.nextAvail & 0xffff;
-    return (
-      ((state.nextAvail & 0x7fff) |
-        (state.availWrap === false ? 0 : 0x8000) |
-        ((state.nextUsed & 0x7fff) << 16) |
-        (state.usedWrap === false ? 0 : 0x80000000)) >>>
-      0
-    );
+    return vring.stateToVringBase(state, packed);
   }
 
   #fail(q: BackendQueue, err: Error): void {
