@@ -12,18 +12,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Fd, memfdCreate, mmap } from '@vipc/shm';
-import { splitLayout } from '../dist/index.js';
+import { batchFor, layout } from './bench-geometry.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const CTL = 64; // [0] ready, [1] stop
-
-function layout(size, msg) {
-  const ring = splitLayout(size);
-  const ringAt = 4096;
-  const data = ringAt + Math.ceil(ring.totalBytes / 4096) * 4096;
-  const slot = Math.ceil((msg + 64) / 64) * 64;
-  return { ring, ringAt, data, slot, total: data + size * slot };
-}
 
 function views(buffer, l, size) {
   const at = l.ringAt;
@@ -40,7 +32,7 @@ function views(buffer, l, size) {
 // `node bench-floor.mjs receiver <ring size> <msg>`, the memfd on fd 3
 function receiver([sizeText, msgText]) {
   const size = Number(sizeText);
-  const l = layout(size, Number(msgText));
+  const l = layout('split', size, Number(msgText));
   const map = mmap(new Fd(3));
   const { ctl, desc, avail, used16, used32, bytes } = views(map.buffer, l, size);
   const mask = size - 1;
@@ -66,7 +58,7 @@ function receiver([sizeText, msgText]) {
 
 /** Messages/s through the unchecked ring between two processes; `size` descriptors, batches as the vring run. */
 export async function floorThroughput(size, msg, seconds) {
-  const l = layout(size, msg);
+  const l = layout('split', size, msg);
   const memfd = memfdCreate(`vring-floor-${process.pid}`, { size: l.total });
   const map = mmap(memfd);
   const child = spawn(process.execPath, [SELF, 'receiver', String(size), String(msg)], {
@@ -81,7 +73,7 @@ export async function floorThroughput(size, msg, seconds) {
       await new Promise((r) => setTimeout(r, 5));
     }
     const payload = new Uint8Array(msg).fill(0x5a);
-    const batch = Math.max(1, Math.min(128, Math.floor(262144 / msg)));
+    const batch = batchFor(msg);
     const mask = size - 1;
     let next = 0;
     let lastUsed = 0;

@@ -16,10 +16,8 @@ import {
   GuestMemory,
   PackedDeviceQueue,
   PackedDriverQueue,
-  packedLayout,
   SplitDeviceQueue,
   SplitDriverQueue,
-  splitLayout,
 } from '../dist/index.js';
 import {
   percentiles,
@@ -29,19 +27,12 @@ import {
   socketThroughput,
 } from './bench-baselines.mjs';
 import { floorThroughput } from './bench-floor.mjs';
+import { batchFor, layout } from './bench-geometry.mjs';
 
 const SECONDS = Number(process.env.VRING_BENCH_SECONDS ?? 1);
 const ROUNDS = Number(process.env.VRING_BENCH_ROUNDS ?? 3);
 const BASE = 0x100000n;
 const CTL = 64; // control words at the start: [0] phase, [1] stop
-
-function layout(kind, size, msg) {
-  const ring = kind === 'split' ? splitLayout(size) : packedLayout(size);
-  const ringAt = 4096;
-  const data = ringAt + Math.ceil(ring.totalBytes / 4096) * 4096;
-  const slot = Math.ceil((msg + 64) / 64) * 64;
-  return { ring, ringAt, data, slot, total: data + size * slot };
-}
 
 function queues(kind, size, buffer, l, role, eventIdx) {
   const memory = new GuestMemory([{ guestAddress: BASE, size: l.total, buffer }]);
@@ -159,8 +150,7 @@ async function throughputPoll(kind, size, msg) {
   const base = Number(BASE) + d.l.data;
   const slotBytes = d.l.slot;
   const tokens = new Array(size).fill(0); // a whole ring of used elements per call
-  // batches capped in bytes too (64 KiB messages: 4 per publish)
-  const batch = Math.max(1, Math.min(128, Math.floor(262144 / msg)));
+  const batch = batchFor(msg);
   let done = 0;
   let slot = 0;
   const end = Date.now() + SECONDS * 1000;
@@ -217,7 +207,7 @@ async function throughputEvent(kind, size, msg) {
   const payload = new Uint8Array(msg).fill(0x5a);
   const base = Number(BASE) + d.l.data;
   const tokens = new Array(size).fill(0); // a whole ring of used elements per call
-  const batch = Math.max(1, Math.min(128, Math.floor(262144 / msg)));
+  const batch = batchFor(msg);
   let done = 0;
   let slot = 0;
   let kicks = 0;
