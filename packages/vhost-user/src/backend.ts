@@ -90,8 +90,10 @@ const U64_STATUS_REPLY = new Set<number>([
 /**
  * Events: 'connect' (Connection), 'disconnect' (reason), 'connection-error'
  * (VhostUserError: the reason a connection was closed), 'queue-start' and
- * 'queue-stop' (BackendQueue), 'queue-error' (BackendQueue, Error),
- * 'status' (device status), 'memory' (region count after each change),
+ * 'queue-stop' (BackendQueue: GET_VRING_BASE, or a device reset),
+ * 'queue-error' (BackendQueue, Error), 'status' (device status: each
+ * SET_STATUS, and DEVICE_NEEDS_RESET added when a queue fails), 'memory'
+ * (region count after each change),
  * 'memory-table' ({ regions, remapped }: every SET_MEM_TABLE, also an identical one).
  */
 export class VhostUserBackend extends EventEmitter {
@@ -276,6 +278,31 @@ export class VhostUserBackend extends EventEmitter {
     this.#stopPolling();
   }
 
+  /**
+   * A device reset (RESET_DEVICE, or SET_STATUS 0: VIRTIO 2.1 "writing 0
+   * resets the device"): every ring is stopped as GET_VRING_BASE would stop
+   * it, without processing what is pending, and forgotten (size, base,
+   * addresses, eventfds, enable state, a failure), features and status go back
+   * to 0. Memory, protocol features and ownership stay: the front-end sets the
+   * rings up again from scratch.
+   */
+  #resetDevice(): void {
+    for (const q of this.queues) {
+      const wasStarted = q.started;
+      this.#dropQueue(q, true);
+      if (wasStarted) {
+        this.emit('queue-stop', q);
+        this.device.queueChanged?.(q);
+      }
+    }
+    // what the inflight buffer recorded belongs to the rings just reset: never recover it
+    this.#inflight?.clear();
+    this.#features = 0n;
+    this.#featuresSet = false;
+    this.#status = 0;
+    this.device.reset?.();
+  }
+
   #dropQueue(q: BackendQueue, full: boolean): void {
     q.kick?.close();
     q.kick = undefined;
@@ -440,12 +467,14 @@ export class VhostUserBackend extends EventEmitter {
             `SET_STATUS: status 0x${st.toString(16)} is not a u8`,
             'INVALID_PARAMETER',
           );
-        this.#status = Number(st);
-        this.emit('status', this.#status);
-        if (this.#status === 0) {
-          // VIRTIO 2.1: writing 0 resets the device.
-          this.device.reset?.();
+        if (st === 0n) {
+          // VIRTIO 2.1: writing 0 resets the device (its rings included)
+          this.#resetDevice();
+        } else {
+          // DEVICE_NEEDS_RESET stays until the reset it asks for
+          this.#status = Number(st) | (this.#status & DeviceStatus.DEVICE_NEEDS_RESET);
         }
+        this.emit('status', this.#status);
         return false;
       }
       case R.GET_STATUS:
@@ -454,31 +483,11 @@ export class VhostUserBackend extends EventEmitter {
         return true;
       case R.RESET_DEVICE:
         this.#needProtocol(P.RESET_DEVICE, 'RESET_DEVICE');
-        for (const q of this.queues) this.#dropQueue(q, true);
-        // what the inflight buffer recorded belongs to the rings just reset: never recover it
-        this.#inflight?.clear();
-        this.#features = 0n;
-        this.#featuresSet = false;
-        this.#status = 0;
-        this.device.reset?.();
+        this.#resetDevice();
         return false;
-      case R.GET_CONFIG: {
-        const c = body as PayloadBodies['config'];
-        this.#needProtocol(P.CONFIG, 'GET_CONFIG');
-        const data = this.device.readConfig?.(c.offset, c.size) ?? null;
-        // A zero-length payload tells the front-end the read failed.
-        if (data === null || data.length !== c.size) {
-          conn.reply(msg.request, 'config', {
-            offset: c.offset,
-            size: 0,
-            flags: c.flags,
-            data: new Uint8Array(0),
-          });
-        } else {
-          conn.reply(msg.request, 'config', { ...c, data });
-        }
+      case R.GET_CONFIG:
+        this.#getConfig(conn, body as PayloadBodies['config']);
         return true;
-      }
       case R.SET_CONFIG: {
         const c = body as PayloadBodies['config'];
         this.#needProtocol(P.CONFIG, 'SET_CONFIG');
@@ -530,6 +539,42 @@ export class VhostUserBackend extends EventEmitter {
           'FEATURE_NOT_NEGOTIATED',
         );
     }
+  }
+
+  /**
+   * GET_CONFIG. vhost-user: the reply's payload size matches the request's, and
+   * a zero-length payload tells the front-end the read failed (the message
+   * header alone, without even the config header, as DPDK's vhost library and
+   * libvhost-user send it). Any failure is answered so, REPLY_ACK or not: the
+   * request solicits a reply of its own, which REPLY_ACK does not change.
+   */
+  #getConfig(conn: Connection, c: PayloadBodies['config']): void {
+    let data: Uint8Array | null = null;
+    let problem: VhostUserError | undefined;
+    try {
+      this.#needProtocol(P.CONFIG, 'GET_CONFIG');
+      data = this.device.readConfig?.(c.offset, c.size) ?? null;
+      if (data === null || data.length !== c.size) {
+        problem = new VhostUserError(
+          `GET_CONFIG at ${c.offset}+${c.size}: the device has no such range`,
+          'INVALID_PARAMETER',
+        );
+      }
+    } catch (err) {
+      problem =
+        err instanceof VhostUserError
+          ? err
+          : new VhostUserError(`GET_CONFIG: the device failed: ${(err as Error).message}`, 'INVALID_STATE', {
+              cause: err,
+            });
+    }
+    if (problem !== undefined || data === null) {
+      this.#log(`vhost-user back-end: GET_CONFIG failed: ${problem?.message}`);
+      if (this.listenerCount('request-error') > 0) this.emit('request-error', problem, 'GET_CONFIG');
+      conn.reply(R.GET_CONFIG, 'none', undefined);
+      return;
+    }
+    conn.reply(R.GET_CONFIG, 'config', { ...c, data });
   }
 
   /**
@@ -622,6 +667,15 @@ export class VhostUserBackend extends EventEmitter {
     const q = this.#queue(a.index, 'SET_VRING_ADDR');
     if (q.size === 0)
       throw new VhostUserError(`SET_VRING_ADDR for queue ${a.index} before SET_VRING_NUM`, 'OUT_OF_ORDER');
+    // Ring addresses are user addresses, translated through the memory table
+    // (vhost-user "Memory access"): without one there is nothing to translate
+    // them with (DPDK's vhost library and rust-vmm refuse this too).
+    if (this.memoryMap.regionCount === 0) {
+      throw new VhostUserError(
+        `SET_VRING_ADDR for queue ${a.index} before SET_MEM_TABLE: its ring addresses cannot be translated`,
+        'OUT_OF_ORDER',
+      );
+    }
     const next = { desc: a.descUserAddr, avail: a.availUserAddr, used: a.usedUserAddr, flags: a.flags };
     const cur = q.userAddresses;
     if (
@@ -630,6 +684,15 @@ export class VhostUserBackend extends EventEmitter {
       (cur.desc !== next.desc || cur.avail !== next.avail || cur.used !== next.used)
     ) {
       throw new VhostUserError(`SET_VRING_ADDR may not move running queue ${a.index}`, 'OUT_OF_ORDER');
+    }
+    // Checked now, not first at SET_VRING_KICK: the front-end learns which
+    // address is wrong from this request's reply, and the queue keeps its old
+    // addresses. (A later memory table is checked again when the ring is built.)
+    try {
+      this.#ringParts(q, next);
+    } catch (err) {
+      const e = err as VhostUserError;
+      throw new VhostUserError(`SET_VRING_ADDR for queue ${a.index}: ${e.message}`, e.code, { cause: err });
     }
     q.userAddresses = next;
     if (q.started && q.ring === undefined) {
@@ -707,6 +770,41 @@ export class VhostUserBackend extends EventEmitter {
     if (this.mode === 'poll' || q.pollKick) this.#startPolling();
   }
 
+  /**
+   * The guest addresses of a ring's three parts, from its user addresses and
+   * the negotiated layout: each part whole inside one memory region and
+   * aligned as VIRTIO 2.7 (split) and 2.8 (packed) require. Throws
+   * ADDRESS_NOT_MAPPED or INVALID_PARAMETER naming the part.
+   */
+  #ringParts(
+    q: BackendQueue,
+    ua: { desc: bigint; avail: bigint; used: bigint },
+  ): { desc: bigint; avail: bigint; used: bigint } {
+    const n = q.size;
+    const parts: [string, bigint, number, number][] = hasBit(this.#features, VirtioFeature.RING_PACKED)
+      ? [
+          ['descriptor ring', ua.desc, 16 * n, 16],
+          ['driver event area', ua.avail, 4, 4],
+          ['device event area', ua.used, 4, 4],
+        ]
+      : [
+          ['descriptor table', ua.desc, 16 * n, 16],
+          ['available ring', ua.avail, 6 + 2 * n, 2],
+          ['used ring', ua.used, 6 + 8 * n, 4],
+        ];
+    const [desc, avail, used] = parts.map(([what, addr, len, align]) => {
+      const guest = this.memoryMap.userToGuest(addr, len, what);
+      if (guest % BigInt(align) !== 0n) {
+        throw new VhostUserError(
+          `${what} at user address 0x${addr.toString(16)} (guest 0x${guest.toString(16)}) is not ${align}-byte aligned`,
+          'INVALID_PARAMETER',
+        );
+      }
+      return guest;
+    });
+    return { desc: desc!, avail: avail!, used: used! };
+  }
+
   /** Builds the @vipc/vring device queue once size, addresses and memory are known. */
   #buildRing(q: BackendQueue): void {
     if (
@@ -721,10 +819,9 @@ export class VhostUserBackend extends EventEmitter {
     const ua = q.userAddresses;
     const features = vring.queueFeatures(this.#features);
     try {
+      const parts = this.#ringParts(q, ua);
       if (packed) {
-        const desc = this.memoryMap.userToGuest(ua.desc, 16 * n, 'descriptor ring');
-        const driverEvent = this.memoryMap.userToGuest(ua.avail, 4, 'driver event area');
-        const deviceEvent = this.memoryMap.userToGuest(ua.used, 4, 'device event area');
+        const { desc, avail: driverEvent, used: deviceEvent } = parts;
         let state = q.base ?? { nextAvail: 0, availWrap: true, nextUsed: 0, usedWrap: true };
         const buf = this.#inflight;
         let tracker: PackedTracker | undefined;
@@ -779,9 +876,7 @@ export class VhostUserBackend extends EventEmitter {
         });
         q.inflight = tracker;
       } else {
-        const descTable = this.memoryMap.userToGuest(ua.desc, 16 * n, 'descriptor table');
-        const availRing = this.memoryMap.userToGuest(ua.avail, 6 + 2 * n, 'available ring');
-        const usedRing = this.memoryMap.userToGuest(ua.used, 6 + 8 * n, 'used ring');
+        const { desc: descTable, avail: availRing, used: usedRing } = parts;
         // vhost-user SET_VRING_BASE: the next used index is read from the used ring itself.
         const usedIdx = new DataView(this.memoryMap.memory.slice(usedRing + 2n, 2).slice().buffer).getUint16(
           0,
@@ -874,6 +969,16 @@ export class VhostUserBackend extends EventEmitter {
     q.failure = err;
     this.#log(`vhost-user back-end: queue ${q.index} failed: ${err.message}`);
     q.err?.kick();
+    // VIRTIO 2.1.2: "The device SHOULD set DEVICE_NEEDS_RESET when it enters an
+    // error state that a reset is needed": a failed queue is never processed
+    // again until RESET_DEVICE or SET_STATUS 0. The front-end reads it with
+    // GET_STATUS (STATUS); the config change notification the spec also asks
+    // for needs a back-end channel this back-end does not offer, so the queue's
+    // error eventfd (SET_VRING_ERR) is what signals it.
+    if ((this.#status & DeviceStatus.DEVICE_NEEDS_RESET) === 0) {
+      this.#status |= DeviceStatus.DEVICE_NEEDS_RESET;
+      this.emit('status', this.#status);
+    }
     if (this.listenerCount('queue-error') > 0) this.emit('queue-error', q, err);
   }
 

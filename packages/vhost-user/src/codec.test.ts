@@ -265,6 +265,26 @@ describe('codec: malformed messages', () => {
     expect(ok.isReply).toBe(true);
   });
 
+  it('a zero-length GET_CONFIG reply is the back-end saying the read failed: REQUEST_FAILED', () => {
+    const failed = encodeReply(FrontendRequest.GET_CONFIG, 'none', undefined);
+    expect(failed.readUInt32LE(8)).toBe(0);
+    expect(() => decodeReply('frontend', FrontendRequest.GET_CONFIG, 'config', split(failed))).toThrow(
+      expect.objectContaining({ code: 'REQUEST_FAILED', message: expect.stringMatching(/zero-length/) }),
+    );
+    // a config header with no data is a successful read of 0 bytes; a short one is malformed
+    const empty = encodeReply(FrontendRequest.GET_CONFIG, 'config', {
+      offset: 4,
+      size: 0,
+      flags: 0,
+      data: new Uint8Array(0),
+    });
+    expect(decodeReply('frontend', FrontendRequest.GET_CONFIG, 'config', split(empty)).body.size).toBe(0);
+    const short = encodeReply(FrontendRequest.GET_CONFIG, 'opaque', new Uint8Array(4));
+    expect(() => decodeReply('frontend', FrontendRequest.GET_CONFIG, 'config', split(short))).toThrow(
+      expect.objectContaining({ code: 'INVALID_PAYLOAD_SIZE' }),
+    );
+  });
+
   it('sets NEED_REPLY only when asked', () => {
     const b = encodeRequest(FrontendRequest.SET_FEATURES, 'u64', 1n, { needReply: true });
     expect(b.readUInt32LE(4)).toBe(1 | VHOST_USER_NEED_REPLY_MASK);

@@ -8,6 +8,7 @@ import { endianness } from 'node:os';
 import type { Fd } from '@vipc/shm';
 import {
   DEFAULT_MAX_PAYLOAD,
+  FrontendRequest,
   HEADER_SIZE,
   MEMORY_REGION_SIZE,
   MEMORY_REGION_XEN_SIZE,
@@ -548,6 +549,18 @@ export function decodeReply<K extends PayloadKind>(
       throw new VhostUserError(
         `expected the reply to ${name}, got a reply to ${requestName(direction, header.request)}`,
         'UNEXPECTED_REPLY',
+      );
+    }
+    if (
+      direction === 'frontend' &&
+      request === FrontendRequest.GET_CONFIG &&
+      kind === 'config' &&
+      raw.payload.length === 0
+    ) {
+      // vhost-user GET_CONFIG: "uses zero length of payload to indicate an error"
+      throw new VhostUserError(
+        'GET_CONFIG: the back-end failed the read (zero-length reply)',
+        'REQUEST_FAILED',
       );
     }
     const body = decodePayload(kind, raw.payload, options, `${name} reply`);

@@ -30,7 +30,10 @@ export class BackendQueue {
   readonly index: number;
   /** SET_VRING_NUM (0 until set). */
   size = 0;
-  /** Started by the first kick (or SET_VRING_KICK without fd: polling); stopped by GET_VRING_BASE. */
+  /**
+   * Started by the first kick (or SET_VRING_KICK without fd: polling); stopped
+   * by GET_VRING_BASE or a device reset (RESET_DEVICE, SET_STATUS 0).
+   */
   started = false;
   /** SET_VRING_ENABLE (or SET_FEATURES without PROTOCOL_FEATURES). */
   enabled = false;
@@ -154,6 +157,6 @@ export interface VirtioDevice {
   readConfig?(offset: number, size: number): Uint8Array | null;
   /** SET_CONFIG: false refuses the write. */
   writeConfig?(offset: number, data: Uint8Array, flags: number): boolean;
-  /** RESET_DEVICE, or the front-end went away. */
+  /** RESET_DEVICE or SET_STATUS 0 (device reset), or the front-end went away. */
   reset?(): void;
 }

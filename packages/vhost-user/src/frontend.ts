@@ -566,25 +566,39 @@ export class VhostUserFrontend extends EventEmitter implements AsyncDisposable {
     await this.#set(R.SET_VRING_ENABLE, 'vringState', { index, num: enabled ? 1 : 0 });
   }
 
-  /** Orderly shutdown: disable and stop every ring (GET_VRING_BASE), then close. Returns the bases. */
+  /**
+   * Orderly shutdown: disable and stop every ring (GET_VRING_BASE), then close
+   * (also when the back-end fails a request or answers for the wrong queue:
+   * UNEXPECTED_REPLY). Returns the bases.
+   */
   async stop(): Promise<number[]> {
     const bases: number[] = [];
-    if (this.#started && !this.connection.closed) {
-      if (hasBit(this.#features, VHOST_USER_F_PROTOCOL_FEATURES)) {
-        for (const q of this.queues)
-          await this.#set(R.SET_VRING_ENABLE, 'vringState', { index: q.index, num: 0 });
+    try {
+      if (this.#started && !this.connection.closed) {
+        if (hasBit(this.#features, VHOST_USER_F_PROTOCOL_FEATURES)) {
+          for (const q of this.queues)
+            await this.#set(R.SET_VRING_ENABLE, 'vringState', { index: q.index, num: 0 });
+        }
+        for (const q of this.queues) {
+          const r = await this.#connection.request(
+            R.GET_VRING_BASE,
+            'vringState',
+            { index: q.index, num: 0 },
+            'vringState',
+          );
+          // the reply names the ring it describes: a base for another ring is no answer
+          if (r.body.index !== q.index) {
+            throw new VhostUserError(
+              `GET_VRING_BASE for queue ${q.index} was answered for queue ${r.body.index}`,
+              'UNEXPECTED_REPLY',
+            );
+          }
+          bases.push(r.body.num);
+        }
       }
-      for (const q of this.queues) {
-        const r = await this.#connection.request(
-          R.GET_VRING_BASE,
-          'vringState',
-          { index: q.index, num: 0 },
-          'vringState',
-        );
-        bases.push(r.body.num);
-      }
+    } finally {
+      this.close();
     }
-    this.close();
     return bases;
   }
 

@@ -2,12 +2,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fstat, openFdCount } from '@vipc/shm';
+import { type Fd, fstat, openFdCount } from '@vipc/shm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
 import { anyPeer, type VhostUserListener } from './connection.js';
-import { bit, FrontendRequest as R, VirtioNetFeature } from './defs.js';
+import { bit, DeviceStatus, FrontendRequest as R, VirtioNetFeature } from './defs.js';
 import { VhostUserFrontend } from './frontend.js';
+import type { PayloadBodies } from './messages.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
 import { pollUntil } from './test-support/until.js';
@@ -177,6 +178,11 @@ describe('vipc front-end <-> vipc back-end', () => {
     });
     cleanup.push(() => frontend.close());
     expect(frontend.features & (1n << 22n)).toBe(1n << 22n);
+    // MQ is offered with the CTRL_VQ it requires (5.1.3.1); this front-end, like QEMU and
+    // DPDK virtio-user, keeps the control queue's part to itself and acknowledges MQ alone
+    expect(backend.offeredFeatures & bit(VirtioNetFeature.CTRL_VQ)).toBe(bit(VirtioNetFeature.CTRL_VQ));
+    expect(frontend.features & bit(VirtioNetFeature.CTRL_VQ)).toBe(0n);
+    expect(backend.features & bit(VirtioNetFeature.MQ)).toBe(bit(VirtioNetFeature.MQ));
     const d0 = new VirtioNetDriver(frontend, { pair: 0 });
     const d1 = new VirtioNetDriver(frontend, { pair: 1 });
     cleanup.push(
@@ -235,6 +241,72 @@ describe('vipc front-end <-> vipc back-end', () => {
     cleanup.push(() => driver.close());
     for (let i = 0; i < 50; i++) expect(driver.send(new Uint8Array(200))).toBe(true);
     await until(() => device.stats.received === 50, 'frames through huge-page memory');
+  });
+});
+
+describe('a device reset by the front-end (SET_STATUS 0)', () => {
+  it('stops the rings mid-stream, nothing is taken meanwhile, and a new set-up on the same connection runs clean', async () => {
+    const { device, driver, frontend, backend, errors } = await pair();
+    const seen: number[] = [];
+    device.onFrame = (f) => seen.push(f[0]!);
+    const frame = (i: number): Uint8Array => new Uint8Array(64).fill(i, 0, 1);
+    for (let i = 0; i < 10; i++) expect(driver.send(frame(i))).toBe(true);
+    await until(() => seen.length === 10, 'the first frames');
+    const set = async <K extends 'u64' | 'vringState' | 'vringAddress'>(
+      request: number,
+      kind: K,
+      body: PayloadBodies[K],
+      fds: Fd[] = [],
+    ): Promise<void> => {
+      const r = await frontend.connection.request(request, kind, body, 'u64', { needReply: true, fds });
+      expect(r.body, `request ${request}`).toBe(0n);
+    };
+    await set(R.SET_STATUS, 'u64', 0n);
+    expect(backend.queues.every((q) => !q.started && q.ring === undefined && q.size === 0)).toBe(true);
+    expect(device.linkUp(0)).toBe(false);
+    // the driver goes on sending: a reset device takes nothing
+    for (let i = 10; i < 20; i++) expect(driver.send(frame(i))).toBe(true);
+    backend.pollOnce();
+    expect(seen.length).toBe(10);
+    // the front-end sets the device up again (VIRTIO 3.1.1)
+    const S = DeviceStatus;
+    await set(R.SET_STATUS, 'u64', BigInt(S.ACKNOWLEDGE | S.DRIVER));
+    await set(R.SET_FEATURES, 'u64', frontend.features);
+    await set(R.SET_STATUS, 'u64', BigInt(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK));
+    await frontend.sendMemoryTable();
+    for (const q of frontend.queues) {
+      const a = q.addresses;
+      // split: the driver resumes where the used ring stands
+      const used = frontend.memory.slice(a.used + 2n, 2);
+      await set(R.SET_VRING_NUM, 'vringState', { index: q.index, num: q.ring.size });
+      await set(R.SET_VRING_BASE, 'vringState', { index: q.index, num: used[0]! | (used[1]! << 8) });
+      await set(R.SET_VRING_ADDR, 'vringAddress', {
+        index: q.index,
+        flags: 0,
+        descUserAddr: a.desc,
+        availUserAddr: a.avail,
+        usedUserAddr: a.used,
+        logGuestAddr: 0n,
+      });
+      await set(R.SET_VRING_CALL, 'u64', BigInt(q.index), [q.call.fd]);
+      await set(R.SET_VRING_KICK, 'u64', BigInt(q.index), [q.kick.fd]);
+    }
+    for (const q of frontend.queues) await set(R.SET_VRING_ENABLE, 'vringState', { index: q.index, num: 1 });
+    await set(R.SET_STATUS, 'u64', BigInt(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK));
+    // what the driver sent during the reset and after it arrives once, in order
+    await until(() => seen.length === 20, 'the frames sent during the reset');
+    for (let i = 20; i < 30; i++) expect(driver.send(frame(i))).toBe(true);
+    await until(() => seen.length === 30, 'the frames after the new set-up');
+    expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    // and the other direction
+    const back: number[] = [];
+    driver.onFrame = (f) => back.push(f[0]!);
+    await until(() => device.linkUp(0), 'the receive ring');
+    expect(device.send(new Uint8Array([7, 0, 0]))).toBe(true);
+    await until(() => back.length === 1, 'a frame to the driver');
+    expect(back).toEqual([7]);
+    expect(driver.stats.rxErrors).toBe(0);
+    expect(errors).toEqual([]);
   });
 });
 

@@ -17,7 +17,13 @@ import type { BackendQueue, VirtioDevice } from './device.js';
 import { VhostUserError } from './errors.js';
 
 export interface NetDeviceOptions {
-  /** Queue pairs (default 1). More than 1 offers VIRTIO_NET_F_MQ. */
+  /**
+   * Queue pairs (default 1). More than 1 offers VIRTIO_NET_F_MQ together with
+   * VIRTIO_NET_F_CTRL_VQ, which MQ requires (VIRTIO 5.1.3.1), as DPDK's vhost
+   * library does. The control queue itself stays with the front-end (QEMU and
+   * DPDK virtio-user handle it and enable pairs with SET_VRING_ENABLE): the
+   * device has no queue for it, and accepts MQ acknowledged without CTRL_VQ.
+   */
   queuePairs?: number;
   /** Offer MRG_RXBUF (default true): a frame may span several receive buffers. */
   mergeRxBuffers?: boolean;
@@ -113,7 +119,8 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
     this.queueNum = pairs;
     let f = 0n;
     if (options.mergeRxBuffers !== false) f |= bit(VirtioNetFeature.MRG_RXBUF);
-    if (pairs > 1) f |= bit(VirtioNetFeature.MQ);
+    // 5.1.3.1: MQ requires CTRL_VQ, and a device offers no feature without those it requires
+    if (pairs > 1) f |= bit(VirtioNetFeature.MQ) | bit(VirtioNetFeature.CTRL_VQ);
     if (options.mac) {
       if (options.mac.length !== 6) throw new VhostUserError('a MAC address is 6 bytes', 'INVALID_ARGUMENT');
       this.#mac = Uint8Array.from(options.mac);

@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
 import { encodeHeader } from './codec.js';
 import { anyPeer, type Connection, connectTo, type VhostUserListener } from './connection.js';
-import { bit, ProtocolFeature as P, FrontendRequest as R, VirtioFeature } from './defs.js';
+import { bit, ProtocolFeature as P, FrontendRequest as R, VirtioFeature, VirtioNetFeature } from './defs.js';
 import type { VhostUserError, VhostUserErrorCode } from './errors.js';
 import type { PayloadBodies, PayloadKind } from './messages.js';
 import { VirtioNetDevice } from './net-device.js';
@@ -116,6 +116,26 @@ describe('back-end: one test per request', () => {
     }
   });
 
+  it('MQ comes with CTRL_VQ, which it requires (VIRTIO 5.1.3.1); MQ acknowledged without CTRL_VQ is accepted', async () => {
+    const c = await open();
+    const f = await get(c, R.GET_FEATURES);
+    expect(f & bit(VirtioNetFeature.MQ)).not.toBe(0n);
+    expect(f & bit(VirtioNetFeature.CTRL_VQ), 'CTRL_VQ offered with MQ').not.toBe(0n);
+    // one pair: neither
+    expect(new VirtioNetDevice().features & (bit(VirtioNetFeature.MQ) | bit(VirtioNetFeature.CTRL_VQ))).toBe(
+      0n,
+    );
+    // QEMU and DPDK virtio-user keep the control queue to themselves and acknowledge MQ alone
+    c.send(R.SET_PROTOCOL_FEATURES, 'u64', bit(P.REPLY_ACK) | bit(P.MQ));
+    const mq = bit(30) | bit(VirtioFeature.VERSION_1) | bit(VirtioNetFeature.MQ);
+    expect(await ack(c, R.SET_FEATURES, 'u64', mq)).toBe(0n);
+    expect(backend.features).toBe(mq);
+    expect(await get(c, R.GET_QUEUE_NUM)).toBe(2n);
+    // the device has no control queue (2N): the front-end owns it
+    expect(await ack(c, R.SET_VRING_NUM, 'vringState', { index: 4, num: 64 })).toBe(1n);
+    expect(requestErrors.at(-1)?.code).toBe('INVALID_QUEUE_INDEX');
+  });
+
   it('GET/SET_PROTOCOL_FEATURES work before SET_FEATURES; unknown bits are refused', async () => {
     const c = await open();
     const pf = await get(c, R.GET_PROTOCOL_FEATURES);
@@ -215,12 +235,76 @@ describe('back-end: one test per request', () => {
     expect(await ack(c, R.SET_VRING_NUM, 'vringState', { index: 0, num: 64 })).toBe(0n);
     expect(await ack(c, R.SET_VRING_BASE, 'vringState', { index: 0, num: 70000 })).toBe(1n);
     expect(await ack(c, R.SET_VRING_BASE, 'vringState', { index: 0, num: 42 })).toBe(0n);
+    // ring addresses are translated through the memory table: there is none yet
+    expect(await ack(c, R.SET_VRING_ADDR, 'vringAddress', addr(0, 0x7f0000100000n))).toBe(1n);
+    expect(requestErrors.at(-1)?.code).toBe('OUT_OF_ORDER');
+    expect(requestErrors.at(-1)?.message).toMatch(/queue 0 before SET_MEM_TABLE/);
+    expect(
+      await ack(c, R.SET_MEM_TABLE, 'memoryTable', { regions: [region(1 << 20)] }, [memfd(1 << 20)]),
+    ).toBe(0n);
     expect(await ack(c, R.SET_VRING_ADDR, 'vringAddress', addr(0, 0x7f0000100000n))).toBe(0n);
     const base = await c.request(R.GET_VRING_BASE, 'vringState', { index: 0, num: 0 }, 'vringState');
     expect(base.body).toEqual({ index: 0, num: 42 });
     // GET_VRING_BASE with a bad index cannot be answered: the connection closes
     c.send(R.GET_VRING_BASE, 'vringState', { index: 200, num: 0 });
     await closedWith('INVALID_QUEUE_INDEX');
+  });
+
+  it('SET_VRING_ADDR translates its addresses when given: outside the table, across its end or misaligned fails at once, the old addresses stay', async () => {
+    const c = await negotiated();
+    const user = 0x7f0000100000n; // region(): guest 0x100000, 1 MiB
+    expect(
+      await ack(c, R.SET_MEM_TABLE, 'memoryTable', { regions: [region(1 << 20)] }, [memfd(1 << 20)]),
+    ).toBe(0n);
+    expect(await ack(c, R.SET_VRING_NUM, 'vringState', { index: 0, num: 64 })).toBe(0n);
+    const good = addr(0, user);
+    expect(await ack(c, R.SET_VRING_ADDR, 'vringAddress', good)).toBe(0n);
+    for (const [bad, code, rule] of [
+      [
+        { ...good, descUserAddr: 0xdead0000n },
+        'ADDRESS_NOT_MAPPED',
+        /SET_VRING_ADDR for queue 0: descriptor table 0xdead0000\+1024 is in no memory region/,
+      ],
+      // the used ring (6 + 8 * 64 bytes) would run past the region's end
+      [
+        { ...good, usedUserAddr: user + (1n << 20n) - 16n },
+        'ADDRESS_NOT_MAPPED',
+        /queue 0: used ring 0x7f00001ffff0\+518 is in no memory region/,
+      ],
+      [{ ...good, availUserAddr: user - 2n }, 'ADDRESS_NOT_MAPPED', /queue 0: available ring/],
+      [
+        { ...good, usedUserAddr: user + 0x2002n },
+        'INVALID_PARAMETER',
+        /queue 0: used ring at user address 0x7f0000102002 \(guest 0x102002\) is not 4-byte aligned/,
+      ],
+      [{ ...good, descUserAddr: user + 8n }, 'INVALID_PARAMETER', /descriptor table .* not 16-byte aligned/],
+    ] as const) {
+      expect(await ack(c, R.SET_VRING_ADDR, 'vringAddress', bad), String(rule)).toBe(1n);
+      expect(requestErrors.at(-1)?.code).toBe(code);
+      expect(requestErrors.at(-1)?.message).toMatch(rule);
+    }
+    expect(backend.queues[0]!.userAddresses).toEqual({
+      desc: user,
+      avail: user + 0x1000n,
+      used: user + 0x2000n,
+      flags: 0,
+    });
+    // the ring starts at the addresses that were accepted
+    const kick = EventFd.create();
+    expect(await ack(c, R.SET_VRING_KICK, 'u64', 0n, [kick.fd])).toBe(0n);
+    kick.close();
+    expect(backend.queues[0]!.ready).toBe(true);
+    expect(backend.queues[0]!.failure).toBeUndefined();
+    expect(backend.connected).toBe(true);
+  });
+
+  it('SET_VRING_ADDR outside the memory table without REPLY_ACK closes the connection with the reason', async () => {
+    const c = await open();
+    c.send(R.SET_FEATURES, 'u64', bit(VirtioFeature.VERSION_1));
+    c.send(R.SET_MEM_TABLE, 'memoryTable', { regions: [region(1 << 20)] }, { fds: [memfd(1 << 20)] });
+    c.send(R.SET_VRING_NUM, 'vringState', { index: 1, num: 64 });
+    c.send(R.SET_VRING_ADDR, 'vringAddress', addr(1, 0x40000000n));
+    await closedWith('ADDRESS_NOT_MAPPED', /SET_VRING_ADDR for queue 1: descriptor table 0x40000000\+1024/);
   });
 
   it('SET_VRING_KICK / CALL / ERR take eventfds only, and close the ones they replace', async () => {
@@ -257,6 +341,56 @@ describe('back-end: one test per request', () => {
     expect(await ack(c, R.SET_STATUS, 'u64', 0x100n)).toBe(1n);
   });
 
+  it('SET_STATUS 0 resets the device: running rings stop and forget their set-up, features and status go to 0', async () => {
+    const c = await negotiated(bit(P.STATUS));
+    const features = backend.features;
+    expect(
+      await ack(c, R.SET_MEM_TABLE, 'memoryTable', { regions: [region(1 << 20)] }, [memfd(1 << 20)]),
+    ).toBe(0n);
+    const kick = EventFd.create();
+    const call = EventFd.create();
+    for (const i of [0, 1]) {
+      expect(await ack(c, R.SET_VRING_NUM, 'vringState', { index: i, num: 64 })).toBe(0n);
+      expect(
+        await ack(c, R.SET_VRING_ADDR, 'vringAddress', addr(i, 0x7f0000100000n + BigInt(i) * 0x4000n)),
+      ).toBe(0n);
+      expect(await ack(c, R.SET_VRING_CALL, 'u64', BigInt(i), [call.fd])).toBe(0n);
+      expect(await ack(c, R.SET_VRING_KICK, 'u64', BigInt(i), [kick.fd])).toBe(0n);
+      expect(await ack(c, R.SET_VRING_ENABLE, 'vringState', { index: i, num: 1 })).toBe(0n);
+    }
+    expect(await ack(c, R.SET_STATUS, 'u64', 0xfn)).toBe(0n);
+    expect(backend.queues.slice(0, 2).every((q) => q.ready && q.enabled)).toBe(true);
+    const stopped: number[] = [];
+    backend.on('queue-stop', (q: { index: number }) => stopped.push(q.index));
+    expect(await ack(c, R.SET_STATUS, 'u64', 0n)).toBe(0n);
+    expect(stopped).toEqual([0, 1]);
+    for (const q of backend.queues) {
+      expect(q.started, `queue ${q.index} started`).toBe(false);
+      expect(q.ready).toBe(false);
+      expect(q.enabled).toBe(false);
+      expect(q.size).toBe(0);
+      expect(q.userAddresses).toBeUndefined();
+      expect(q.base).toBeUndefined();
+      expect(q.kick).toBeUndefined();
+      expect(q.call).toBeUndefined();
+    }
+    expect(backend.features).toBe(0n);
+    expect(await get(c, R.GET_STATUS)).toBe(0n);
+    // a later set-up starts clean: new size, base and addresses
+    expect(await ack(c, R.SET_FEATURES, 'u64', features)).toBe(0n);
+    expect(await ack(c, R.SET_VRING_NUM, 'vringState', { index: 1, num: 32 })).toBe(0n);
+    expect(await ack(c, R.SET_VRING_BASE, 'vringState', { index: 1, num: 0 })).toBe(0n);
+    expect(await ack(c, R.SET_VRING_ADDR, 'vringAddress', addr(1, 0x7f0000180000n))).toBe(0n);
+    expect(await ack(c, R.SET_VRING_KICK, 'u64', 1n, [kick.fd])).toBe(0n);
+    expect(backend.queues[1]!.ready).toBe(true);
+    expect(backend.queues[1]!.size).toBe(32);
+    expect(backend.queues[1]!.enabled).toBe(false);
+    expect(backend.queues[1]!.failure).toBeUndefined();
+    kick.close();
+    call.close();
+    expect(backend.connected).toBe(true);
+  });
+
   it('GET_CONFIG / SET_CONFIG (with CONFIG): the MAC and queue pairs; bad ranges give an empty reply', async () => {
     const c = await negotiated(bit(P.CONFIG));
     const r = await c.request(
@@ -266,16 +400,30 @@ describe('back-end: one test per request', () => {
       'config',
     );
     expect([...r.body.data]).toEqual([2, 0, 0, 0, 0, 9, 0, 0, 2, 0]);
-    const bad = await c.request(
-      R.GET_CONFIG,
-      'config',
-      { offset: 8, size: 200, flags: 0, data: new Uint8Array(200) },
-      'config',
-    );
-    expect(bad.body.size).toBe(0);
+    // a range the device does not have: a zero-length payload, not even the config header
+    const range = { offset: 8, size: 200, flags: 0, data: new Uint8Array(200) };
+    const bad = await c.request(R.GET_CONFIG, 'config', range, 'opaque');
+    expect(bad.body.length).toBe(0);
+    expect(requestErrors.at(-1)?.message).toMatch(/GET_CONFIG at 8\+200/);
+    // which a front-end's codec reports as a failed request; the connection stays
+    await expect(c.request(R.GET_CONFIG, 'config', range, 'config')).rejects.toMatchObject({
+      code: 'REQUEST_FAILED',
+      message: expect.stringMatching(/zero-length reply/),
+    });
     expect(
       await ack(c, R.SET_CONFIG, 'config', { offset: 0, size: 1, flags: 0, data: new Uint8Array(1) }),
     ).toBe(1n);
+    // the MAC still reads
+    const mac = { offset: 0, size: 6, flags: 0, data: new Uint8Array(6) };
+    expect((await c.request(R.GET_CONFIG, 'config', mac, 'config')).body.data).toEqual(
+      new Uint8Array([2, 0, 0, 0, 0, 9]),
+    );
+    // without CONFIG negotiated the same (REPLY_ACK brings no u64 status: GET_CONFIG has its own reply)
+    const c2 = await negotiated(bit(P.MQ));
+    const none = await c2.request(R.GET_CONFIG, 'config', mac, 'opaque', { needReply: true });
+    expect(none.body.length).toBe(0);
+    expect(requestErrors.at(-1)?.code).toBe('FEATURE_NOT_NEGOTIATED');
+    expect(backend.connected).toBe(true);
   });
 
   it('RESET_DEVICE (with RESET_DEVICE) drops negotiated features and ring state', async () => {

@@ -1,7 +1,8 @@
 /**
  * Hostile front-ends: rings that point outside guest memory, absurd indexes,
  * region fds that shrink. Each gives a clear error, nothing leaks, the
- * process survives and the back-end serves the next front-end.
+ * process survives and the back-end serves the next front-end. And a hostile
+ * back-end: a GET_VRING_BASE answered for another ring.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,10 +10,13 @@ import { join } from 'node:path';
 import { openFdCount, Seal } from '@vipc/shm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VhostUserBackend } from './backend.js';
-import { anyPeer, type VhostUserListener } from './connection.js';
+import { closeAll } from './codec.js';
+import { anyPeer, type Connection, VhostUserListener } from './connection.js';
+import { bit, DeviceStatus, FrontendRequest as R, VirtioFeature } from './defs.js';
 import type { BackendQueue } from './device.js';
 import type { VhostUserError } from './errors.js';
 import { VhostUserFrontend } from './frontend.js';
+import type { VringState } from './messages.js';
 import { VirtioNetDevice } from './net-device.js';
 import { NET_DRIVER_FEATURES, VirtioNetDriver } from './net-driver.js';
 import { pollUntil } from './test-support/until.js';
@@ -135,6 +139,36 @@ describe('hostile rings', () => {
     }
   });
 
+  it('a broken ring sets DEVICE_NEEDS_RESET in GET_STATUS until the front-end resets the device (SET_STATUS 0)', async () => {
+    const before = openFdCount();
+    const fe = await frontend();
+    const status = async (): Promise<bigint> =>
+      (await fe.connection.request(R.GET_STATUS, 'none', undefined, 'u64')).body;
+    const setStatus = async (s: number): Promise<bigint> =>
+      (await fe.connection.request(R.SET_STATUS, 'u64', BigInt(s), 'u64', { needReply: true })).body;
+    const S = DeviceStatus;
+    const ok = S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK;
+    expect(await status()).toBe(BigInt(ok));
+    const reported: number[] = [];
+    backend.on('status', (st: number) => reported.push(st));
+    hostileChain(fe, 1, { addr: 0xdead00000000n, len: 100, flags: 0, next: 0 });
+    await until(() => queueErrors.length === 1, 'the queue error');
+    expect(await status()).toBe(BigInt(ok | S.DEVICE_NEEDS_RESET));
+    expect(reported).toEqual([ok | S.DEVICE_NEEDS_RESET]);
+    // the driver writing its status again does not clear it: only a reset does
+    expect(await setStatus(ok)).toBe(0n);
+    expect(await status()).toBe(BigInt(ok | S.DEVICE_NEEDS_RESET));
+    expect(backend.queues[1]!.failure).toBeDefined();
+    expect(await setStatus(0)).toBe(0n);
+    expect(await status()).toBe(0n);
+    expect(backend.queues[1]!.failure).toBeUndefined();
+    expect(backend.queues[1]!.started).toBe(false);
+    expect(backend.connected).toBe(true);
+    for (const f of cleanup.splice(0).reverse()) f();
+    await until(() => !backend.connected, 'the disconnect');
+    await until(() => openFdCount() === before, 'fds back to the start count');
+  });
+
   it('with requireSeals, memory fds that could shrink (SIGBUS) are refused', async () => {
     backend.close();
     listener.close();
@@ -146,5 +180,68 @@ describe('hostile rings', () => {
     listener = backend.listen(sock, { policy: anyPeer });
     await expect(frontend()).rejects.toThrow(/failed request 5/);
     expect(errors[0]?.message).toMatch(/lacks the required seals/);
+  });
+});
+
+describe('a hostile back-end', () => {
+  /**
+   * A back-end that answers what the front-end's handshake needs (no protocol
+   * features: no acks) and every GET_VRING_BASE with `answer(index)`.
+   */
+  function fakeBackend(path: string, answer: (s: VringState) => VringState): VhostUserListener {
+    const l = VhostUserListener.listen(path, { role: 'backend', policy: anyPeer });
+    l.on('connection', (conn: Connection) => {
+      void (async () => {
+        for (;;) {
+          let msg: Awaited<ReturnType<Connection['receive']>>;
+          try {
+            msg = await conn.receive();
+          } catch {
+            conn.close();
+            return;
+          }
+          closeAll(msg.fds);
+          if (msg.request === R.GET_FEATURES) conn.reply(msg.request, 'u64', bit(VirtioFeature.VERSION_1));
+          else if (msg.request === R.GET_VRING_BASE)
+            conn.reply(msg.request, 'vringState', answer(msg.body as VringState));
+        }
+      })();
+    });
+    return l;
+  }
+
+  it('a GET_VRING_BASE reply naming another ring fails stop() clearly, and the front-end still closes', async () => {
+    const before = openFdCount();
+    const path = join(dir, 'fake.sock');
+    const fake = fakeBackend(path, (s) => ({ index: s.index === 0 ? 1 : s.index, num: 7 }));
+    cleanup.push(() => fake.close());
+    const fe = await VhostUserFrontend.connect(path, {
+      queueCount: 2,
+      queueSize: 64,
+      features: NET_DRIVER_FEATURES,
+      policy: anyPeer,
+    });
+    cleanup.push(() => fe.close());
+    await expect(fe.stop()).rejects.toMatchObject({
+      code: 'UNEXPECTED_REPLY',
+      message: 'GET_VRING_BASE for queue 0 was answered for queue 1',
+    });
+    expect(fe.connection.closed).toBe(true);
+    for (const f of cleanup.splice(0).reverse()) f();
+    await until(() => openFdCount() === before, 'fds back to the start count');
+  });
+
+  it('a back-end that names the ring asked for is taken at its word', async () => {
+    const path = join(dir, 'fake.sock');
+    const fake = fakeBackend(path, (s) => ({ index: s.index, num: 40 + s.index }));
+    cleanup.push(() => fake.close());
+    const fe = await VhostUserFrontend.connect(path, {
+      queueCount: 2,
+      queueSize: 64,
+      features: NET_DRIVER_FEATURES,
+      policy: anyPeer,
+    });
+    cleanup.push(() => fe.close());
+    expect(await fe.stop()).toEqual([40, 41]);
   });
 });
