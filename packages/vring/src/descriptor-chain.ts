@@ -102,6 +102,41 @@ export class DescriptorChain {
   }
 
   /**
+   * @internal Refills `reuse` as a chain of one buffer (the common case, without
+   * the general walk): `len` bytes at `offset` in `bytes`, device-writable or not.
+   */
+  static _single(
+    reuse: DescriptorChain,
+    head: number,
+    generation: number,
+    bytes: Uint8Array,
+    offset: number,
+    len: number,
+    writable: boolean,
+  ): DescriptorChain {
+    reuse.#head = head;
+    // (stores skipped when the chain already holds the value: the hot path of
+    // serve() refills one chain per message, mostly with the same region)
+    if (reuse.#segments !== 1 || reuse.#bytes[0] !== bytes || reuse.#generation !== generation) {
+      reuse.#descriptorCount = 1;
+      reuse.#generation = generation;
+      reuse.#bytes[0] = bytes;
+      reuse.#segments = 1;
+    }
+    const spans = reuse.#spans;
+    spans[0] = offset;
+    spans[1] = len;
+    reuse.#nReadable = writable ? 0 : 1;
+    reuse.#readableLength = writable ? 0 : len;
+    reuse.#writableLength = writable ? len : 0;
+    if (reuse.#readable !== undefined || reuse.#writable !== undefined) {
+      reuse.#readable = undefined;
+      reuse.#writable = undefined;
+    }
+    return reuse;
+  }
+
+  /**
    * @internal The segment arrays of a chain, for the queues' walk that refills
    * it (users read segments through segmentBytes() and the other accessors).
    */

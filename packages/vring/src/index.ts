@@ -44,7 +44,7 @@ export {
   stateToVringBase,
   vringBaseToState,
 } from './queue-state.js';
-export { SplitDeviceQueue, type SplitQueueOptions } from './split-device-queue.js';
+export { type SplitDeviceOptions, SplitDeviceQueue, type SplitQueueOptions } from './split-device-queue.js';
 export {
   type AddOptions,
   type DriverBuffer,
@@ -52,3 +52,4 @@ export {
   type UsedBuffer,
 } from './split-driver-queue.js';
 export { type SplitLayout, splitLayout } from './split-layout.js';
+export { SplitSlotDriver, type SplitSlotOptions } from './split-slot-driver.js';

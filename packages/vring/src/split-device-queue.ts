@@ -27,6 +27,19 @@ export interface SplitQueueOptions {
   state?: QueueState;
 }
 
+/** Options of a split device queue. */
+export interface SplitDeviceOptions extends SplitQueueOptions {
+  /**
+   * With IN_ORDER (`features.inOrder`): write one used element for each run of
+   * completions published together (2.7.9), naming the run's last chain, as
+   * long as every chain before it was written to its whole writable capacity.
+   * The driver then reads one element per run instead of one per chain. Off
+   * by default: some drivers (DPDK's in-order receive path) read every
+   * element's length. Ignored without IN_ORDER.
+   */
+  batchUsed?: boolean;
+}
+
 /** @internal Thrown inside a walk; converted to a broken queue by the caller. */
 export function checkU16(v: unknown, what: string): number {
   if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffff) {
@@ -64,7 +77,15 @@ export class SplitDeviceQueue {
   #order: Uint16Array;
   #orderStart = 0;
   #orderCount = 0;
+  /** batchUsed in effect (IN_ORDER and asked for). */
+  readonly #batch: boolean;
+  /** batchUsed: ring slot of the open run's element (-1: none open since publishUsed()). */
+  #runAt = -1;
+  /** batchUsed: whether the open run's last chain was written to its whole capacity. */
+  #runFull = false;
   #notify = true;
+  /** serve() is running (its visit may not call back in). */
+  #serving = false;
   #availEventWritten = -1;
   /** The chain serve() refills. */
   #served: DescriptorChain | undefined;
@@ -72,13 +93,14 @@ export class SplitDeviceQueue {
   /** memory.generation of the ring views (set by #life; matches none once broken). */
   #gen = -1;
 
-  constructor(opts: SplitQueueOptions) {
+  constructor(opts: SplitDeviceOptions) {
     assertLittleEndian();
     checkSplitSize(opts.size);
     this.size = opts.size;
     this.#mask = opts.size - 1;
     this.memory = opts.memory;
     this.features = frozenFeatures(opts.features);
+    this.#batch = this.features.inOrder && opts.batchUsed === true;
     this.addresses = Object.freeze(splitAddresses(opts.addresses));
     this.#inflight = new Uint8Array(opts.size);
     this.#writable = new Uint32Array(opts.size);
@@ -139,6 +161,7 @@ export class SplitDeviceQueue {
    * new one allocated (its earlier views stay valid; it is emptied first).
    */
   pop(reuse?: DescriptorChain): DescriptorChain | null {
+    this.#notServing('pop');
     this.#refresh();
     return this.#next(reuse);
   }
@@ -150,16 +173,40 @@ export class SplitDeviceQueue {
    * chain it only read). The chain object is reused from one call to the next:
    * keep its views, never the object. Call publishUsed() afterwards. Returns
    * the number of chains served. If `visit` throws, its chain stays taken
-   * (give it back with addUsed(chain.head, ...)).
+   * (give it back with addUsed(chain.head, ...)). `visit` may not call this
+   * queue's pop(), serve(), addUsed(), publishUsed(), setState() or reset()
+   * (INVALID_ARGUMENT): serve() keeps its indexes in locals until it returns.
    */
   serve(max: number, visit: (chain: DescriptorChain) => number): number {
     checkServe(max, visit);
+    this.#notServing('serve');
     this.#refresh();
+    this.#serving = true;
+    try {
+      return this.#serve(max, visit);
+    } finally {
+      this.#serving = false;
+    }
+  }
+
+  /**
+   * `visit` may not call back into the queue while serve() runs: serve() keeps
+   * its indexes in locals until it returns, so the queue's own state is behind.
+   */
+  #notServing(what: string): void {
+    if (this.#serving) {
+      throw new VringError('INVALID_ARGUMENT', `${what}() was called from inside serve()'s visit`);
+    }
+  }
+
+  #serve(max: number, visit: (chain: DescriptorChain) => number): number {
     const room = Math.min(max, this.size - this.#pending);
     let n = 0;
     while (n < room) {
       // visit() may have remapped the memory
       if (this.#gen !== this.memory.generation) this.#refresh();
+      n += this.#serveRun(room - n, visit);
+      if (n === room) break;
       const chain = this.#next(this.#served);
       if (chain === null) break;
       this.#served = chain;
@@ -169,6 +216,106 @@ export class SplitDeviceQueue {
       checkInOrder(head, this.#oldest(), 'chain');
       this.#recordUsed(head, written);
       n++;
+    }
+    return n;
+  }
+
+  /**
+   * serve()'s fast path, over locals: up to `limit` chains that are one direct
+   * descriptor each and already published. It stops, before taking it, at
+   * anything else (another kind of chain, or a check that fails: #next() then
+   * takes or reports it), at a remap, and when the ring is empty. A chain is
+   * recorded as the device's only if visit() throws (the state #next() would
+   * have left): otherwise it is used before anything else can look.
+   */
+  #serveRun(limit: number, visit: (chain: DescriptorChain) => number): number {
+    const reuse = this.#served;
+    // (IN_ORDER with chains popped before: serve() must complete those first)
+    if (reuse === undefined || this.#orderCount !== 0) return 0;
+    let next = this.#nextAvail;
+    if (this.#availShadow === next && this.#loadAvailIdx() === next) return 0;
+    const k = Math.min(limit, (this.#availShadow - next) & 0xffff);
+    const memory = this.memory;
+    const gen = this.#gen;
+    const avail = this.#avail;
+    const desc = this.#desc;
+    const used32 = this.#used32;
+    const inflight = this.#inflight;
+    const mask = this.#mask;
+    const size = this.size;
+    const batch = this.#batch;
+    let usedAt = (this.#nextUsed + this.#pending) & mask;
+    let pending = this.#pending;
+    let runAt = this.#runAt;
+    let runFull = this.#runFull;
+    // the region the last buffer was in (memory.resolve() for any other)
+    let rStart = 0;
+    let rEnd = -1;
+    let rBytes = NO_BYTES;
+    let thrownHead = -1;
+    let thrownCap = 0;
+    let n = 0;
+    try {
+      for (; n < k; n++) {
+        if (memory.generation !== gen) break;
+        const head = avail[2 + (next & mask)]!;
+        if (head >= size || inflight[head] !== 0) break;
+        const w = head << 2;
+        const fn = desc[w + 3]!;
+        if ((fn & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) !== 0) break;
+        const lo = desc[w]!;
+        const hi = desc[w + 1]!;
+        const len = desc[w + 2]!;
+        // (inexact above 2^53, where no cached region reaches: resolve() decides)
+        const addr = hi * TWO_32 + lo;
+        let bytes: Uint8Array;
+        let offset: number;
+        if (addr >= rStart && len <= rEnd - addr && rBytes.length !== 0) {
+          bytes = rBytes;
+          offset = addr - rStart;
+        } else {
+          const e = memory.resolve(lo, hi, len);
+          if (e === undefined) break;
+          bytes = e.bytes;
+          offset = memory.resolvedOffset;
+          if (e.startNum >= 0) {
+            rStart = e.startNum;
+            rEnd = e.endNum;
+            rBytes = e.bytes;
+          }
+        }
+        const cap = (fn & VIRTQ_DESC_F_WRITE) !== 0 ? len : 0;
+        DescriptorChain._single(reuse, head, gen, bytes, offset, len, cap !== 0);
+        next = (next + 1) & 0xffff;
+        let written: number;
+        try {
+          written = visit(reuse);
+          if (written !== 0) checkWritten(written, cap, 'chain', head);
+        } catch (err) {
+          // the chain stays taken (give it back with addUsed): recorded below
+          thrownHead = head;
+          thrownCap = cap;
+          throw err;
+        }
+        if (batch && runAt >= 0 && runFull) {
+          used32[1 + 2 * runAt] = head;
+          used32[2 + 2 * runAt] = written;
+        } else {
+          used32[1 + 2 * usedAt] = head;
+          used32[2 + 2 * usedAt] = written;
+          if (batch) runAt = usedAt;
+        }
+        usedAt = (usedAt + 1) & mask;
+        runFull = written === cap;
+        pending++;
+      }
+    } finally {
+      this.#nextAvail = next;
+      if (this.features.inOrder) this.#orderStart = (this.#orderStart + n) & mask;
+      this.#pending = pending;
+      this.#runAt = runAt;
+      this.#runFull = runFull;
+      if (thrownHead >= 0) this.#taken(thrownHead, thrownCap);
     }
     return n;
   }
@@ -200,14 +347,19 @@ export class SplitDeviceQueue {
       );
     }
     const chain = this.#walk(head, reuse);
+    this.#taken(head, chain.writableLength);
+    this.#nextAvail = (this.#nextAvail + 1) & 0xffff;
+    return chain;
+  }
+
+  /** Validated chain `head` (`writable` bytes) is the device's now (until addUsed). */
+  #taken(head: number, writable: number): void {
     this.#inflight[head] = 1;
-    this.#writable[head] = chain.writableLength;
+    this.#writable[head] = writable;
     if (this.features.inOrder) {
       this.#order[(this.#orderStart + this.#orderCount) & this.#mask] = head;
       this.#orderCount++;
     }
-    this.#nextAvail = (this.#nextAvail + 1) & 0xffff;
-    return chain;
   }
 
   #walk(head: number, reuse: DescriptorChain | undefined): DescriptorChain {
@@ -346,6 +498,7 @@ export class SplitDeviceQueue {
 
   /** Records a used element (visible to the driver at the next publishUsed()). */
   addUsed(head: number, writtenLen: number): void {
+    this.#notServing('addUsed');
     this.#refresh();
     checkAddUsed(this.#inflight, this.#writable, head, writtenLen, 'chain', this.#oldest());
     if (this.#pending >= this.size) {
@@ -368,10 +521,18 @@ export class SplitDeviceQueue {
       this.#orderStart = (this.#orderStart + 1) & this.#mask;
       this.#orderCount--;
     }
-    const slot = (this.#nextUsed + this.#pending) & this.#mask;
     const used32 = this.#used32;
-    used32[1 + 2 * slot] = head;
-    used32[2 + 2 * slot] = writtenLen;
+    if (this.#batch && this.#runAt >= 0 && this.#runFull) {
+      // the open run grows: its element now names this chain (2.7.9)
+      used32[1 + 2 * this.#runAt] = head;
+      used32[2 + 2 * this.#runAt] = writtenLen;
+    } else {
+      const slot = (this.#nextUsed + this.#pending) & this.#mask;
+      used32[1 + 2 * slot] = head;
+      used32[2 + 2 * slot] = writtenLen;
+      if (this.#batch) this.#runAt = slot;
+    }
+    this.#runFull = writtenLen === this.#writable[head];
     this.#pending++;
   }
 
@@ -380,6 +541,7 @@ export class SplitDeviceQueue {
    * true when the driver must be notified (flags or EVENT_IDX).
    */
   publishUsed(): boolean {
+    this.#notServing('publishUsed');
     this.#refresh();
     if (this.#pending === 0) return false;
     const old = this.#nextUsed;
@@ -387,6 +549,7 @@ export class SplitDeviceQueue {
     Atomics.store(this.#used16, 1, idx);
     this.#nextUsed = idx;
     this.#pending = 0;
+    this.#runAt = -1;
     if (this.features.eventIdx) return vringNeedEvent(Atomics.load(this.#avail, 2 + this.size), idx, old);
     return (Atomics.load(this.#avail, 0) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
   }
@@ -420,12 +583,14 @@ export class SplitDeviceQueue {
 
   /** Restores indexes (SET_VRING_BASE / reconnect). Pending used elements and in-flight tracking are dropped. */
   setState(s: QueueState): void {
+    this.#notServing('setState');
     const nextAvail = checkU16(s.nextAvail, 'nextAvail');
     const nextUsed = checkU16(s.nextUsed, 'nextUsed');
     this.#nextAvail = nextAvail;
     this.#availShadow = nextAvail;
     this.#nextUsed = nextUsed;
     this.#pending = 0;
+    this.#runAt = -1;
     this.#inflight.fill(0);
     this.#orderStart = 0;
     this.#orderCount = 0;
@@ -434,11 +599,15 @@ export class SplitDeviceQueue {
 
   /** Back to the initial state (indexes 0, not broken). Guest memory is not touched. */
   reset(): void {
+    this.#notServing('reset');
     this.#life.reset();
     this.#notify = true;
     this.setState({ nextAvail: 0, nextUsed: 0 });
   }
 }
+
+const TWO_32 = 4294967296;
+const NO_BYTES: Uint8Array = new Uint8Array(0);
 
 function addrText(lo: number, hi: number): string {
   return `0x${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)}`;
