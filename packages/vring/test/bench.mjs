@@ -5,8 +5,12 @@
 // issue's targets as ratios of this run. Not a test:
 // `pnpm --filter @vipc/vring bench` (uses the built package, dist).
 // VRING_BENCH_SECONDS (default 1) per throughput phase, VRING_BENCH_ROUNDS
-// (default 3, medians reported), VRING_BENCH_KINDS
-// (default split,packed), VRING_BENCH_SIZES (default 64,1500,65536).
+// (default 3, medians reported), VRING_BENCH_KINDS (default
+// split,packed,slots), VRING_BENCH_SIZES (default 64,1500,65536).
+// Kinds: split and packed are SplitDriverQueue/PackedDriverQueue against the
+// device queue of their layout, one addBuffer() per message; slots is
+// SplitSlotDriver (one fixed slot per descriptor, IN_ORDER) against
+// SplitDeviceQueue with IN_ORDER and batchUsed, addBytesBatch() per batch.
 // Figures swing with the host: compare within one run.
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -18,6 +22,7 @@ import {
   PackedDriverQueue,
   SplitDeviceQueue,
   SplitDriverQueue,
+  SplitSlotDriver,
 } from '../dist/index.js';
 import {
   percentiles,
@@ -38,7 +43,7 @@ function queues(kind, size, buffer, l, role, eventIdx) {
   const memory = new GuestMemory([{ guestAddress: BASE, size: l.total, buffer }]);
   const b = BASE + BigInt(l.ringAt);
   const addresses =
-    kind === 'split'
+    kind !== 'packed'
       ? { descTable: b, availRing: b + BigInt(l.ring.availRing), usedRing: b + BigInt(l.ring.usedRing) }
       : {
           descRing: b,
@@ -46,6 +51,12 @@ function queues(kind, size, buffer, l, role, eventIdx) {
           deviceEvent: b + BigInt(l.ring.deviceEvent),
         };
   const opts = { memory, size, addresses, features: { eventIdx } };
+  if (kind === 'slots') {
+    const features = { eventIdx, inOrder: true };
+    if (role === 'driver')
+      return new SplitSlotDriver({ ...opts, features, slots: BASE + BigInt(l.data), slotSize: l.slot });
+    return new SplitDeviceQueue({ ...opts, features, batchUsed: true });
+  }
   if (role === 'driver') return kind === 'split' ? new SplitDriverQueue(opts) : new PackedDriverQueue(opts);
   return kind === 'split' ? new SplitDeviceQueue(opts) : new PackedDeviceQueue(opts);
 }
@@ -63,7 +74,9 @@ async function device([mode, kind, sizeText, msgText]) {
   const sink = new Uint8Array(msg);
   Atomics.store(ctl, 0, 1); // ready
   // The device reads each message's first byte in place (zero copy); a round
-  // trip copies the request out and back into the writable buffer.
+  // trip copies the request out and back into the writable buffer. (`check`
+  // stays a small integer: a closure variable that grew past 2^31 would be a
+  // heap number, one allocation per message.)
   let check = 0;
   const visit =
     mode === 'rtt'
@@ -72,7 +85,7 @@ async function device([mode, kind, sizeText, msgText]) {
           return c.write(sink);
         }
       : (c) => {
-          check += c.segmentBytes(0)[c.segmentOffset(0)];
+          check = (check + c.segmentBytes(0)[c.segmentOffset(0)]) & 0xffff;
           return 0;
         };
   if (mode === 'poll' || mode === 'rtt') {
@@ -244,6 +257,98 @@ async function throughputEvent(kind, size, msg) {
   return { rate: done / dt, gbps: (done * msg) / dt / 1e9, kicksPerMessage: kicks / done };
 }
 
+// The slots kind has loops of its own (SplitSlotDriver's calls): one loop
+// serving three queue classes goes megamorphic in V8 and runs every kind
+// several times slower.
+async function throughputPollSlots(size, msg) {
+  const d = startDevice('poll', 'slots', size, msg);
+  await waitReady(d.ctl);
+  const q = queues('slots', size, d.map.buffer, d.l, 'driver', false);
+  q.disableCallbacks();
+  // the same copy-in as the other kinds, one call per batch; slot ids are not needed back
+  const messages = new Array(batchFor(msg)).fill(new Uint8Array(msg).fill(0x5a));
+  let done = 0;
+  const end = Date.now() + SECONDS * 1000;
+  const t0 = process.hrtime.bigint();
+  while ((done & 1023) !== 0 || Date.now() < end) {
+    if (q.addBytesBatch(messages) > 0) q.publish();
+    done += q.popUsed();
+  }
+  const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  await finish(d);
+  return { rate: done / dt, gbps: (done * msg) / dt / 1e9 };
+}
+
+async function throughputEventSlots(size, msg) {
+  const d = startDevice('event', 'slots', size, msg);
+  await waitReady(d.ctl);
+  const q = queues('slots', size, d.map.buffer, d.l, 'driver', true);
+  const messages = new Array(batchFor(msg)).fill(new Uint8Array(msg).fill(0x5a));
+  let done = 0;
+  let kicks = 0;
+  const end = Date.now() + SECONDS * 1000;
+  const t0 = process.hrtime.bigint();
+  await new Promise((resolve) => {
+    const run = () => {
+      for (;;) {
+        q.disableCallbacks();
+        for (let n = q.popUsed(); n > 0; n = q.popUsed()) done += n;
+        const over = Date.now() > end;
+        if (over && q.inFlight() === 0) return resolve();
+        const added = over ? 0 : q.addBytesBatch(messages);
+        if (added && q.publish()) {
+          d.kick.kick();
+          kicks++;
+        }
+        if (added === 0 && !q.enableCallbacks()) return;
+      }
+    };
+    d.call.watch(run);
+    run();
+  });
+  const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  d.call.close();
+  await finish(d).catch(() => {});
+  return { rate: done / dt, gbps: (done * msg) / dt / 1e9, kicksPerMessage: kicks / done };
+}
+
+// Each vring measurement runs its driver in a process of its own (which
+// starts its device process): in one long-lived process the general driver's
+// loops sometimes came out several times slower after the 64 KiB phases had
+// run (V8 recompiled them for what it had seen), and one measurement's
+// compiled code is no other's business.
+const MEASURES = {
+  poll: (kind, size, msg) =>
+    kind === 'slots' ? throughputPollSlots(size, msg) : throughputPoll(kind, size, msg),
+  event: (kind, size, msg) =>
+    kind === 'slots' ? throughputEventSlots(size, msg) : throughputEvent(kind, size, msg),
+  rtt: (kind, _size, msg, samples) => roundTrip(kind, msg, samples),
+};
+
+function measure(what, kind, size, msg, samples = 0) {
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(import.meta.url), 'measure', what, kind, String(size), String(msg), String(samples)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (b) => {
+    out += b;
+  });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => {
+      if (code === 0) resolve(JSON.parse(out));
+      else reject(new Error(`vring ${kind} ${what} ${msg} B: the measuring process exited with ${code}`));
+    });
+  });
+}
+
+async function measureHere([what, kind, size, msg, samples]) {
+  const r = await MEASURES[what](kind, Number(size), Number(msg), Number(samples));
+  process.stdout.write(JSON.stringify(r));
+  process.exit(0);
+}
+
 function memcpyBaseline(block = 65536) {
   const src = new Uint8Array(new ArrayBuffer(block * 16)).fill(3);
   const dst = new Uint8Array(new ArrayBuffer(block * 16));
@@ -264,7 +369,7 @@ const fmtRate = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).to
 const fmtRatio = (x) => (x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
 async function main() {
-  const kinds = (process.env.VRING_BENCH_KINDS ?? 'split,packed').split(',');
+  const kinds = (process.env.VRING_BENCH_KINDS ?? 'split,packed,slots').split(',');
   const sizes = (process.env.VRING_BENCH_SIZES ?? '64,1500,65536').split(',').map(Number);
   // How many messages may be in flight, by size: 2048 up to 256 B (a 256 KiB
   // data area; 30 % above 256 descriptors at 64 B, the sender runs further
@@ -305,13 +410,14 @@ async function main() {
       record('unix socket, corked', msg, await socketThroughput(msg, SECONDS, true));
       record('MessagePort', msg, await portThroughput(msg, SECONDS), await portRoundTrip(msg, samples(msg)));
       for (const kind of kinds) {
+        // (a slot chain is one buffer: no request and reply in one chain, no round trip)
         record(
           `vring ${kind} poll`,
           msg,
-          await throughputPoll(kind, ringSize(msg, 'poll'), msg),
-          await roundTrip(kind, msg, samples(msg)),
+          await measure('poll', kind, ringSize(msg, 'poll'), msg),
+          kind === 'slots' ? undefined : await measure('rtt', kind, 64, msg, samples(msg)),
         );
-        record(`vring ${kind} event`, msg, await throughputEvent(kind, ringSize(msg, 'event'), msg));
+        record(`vring ${kind} event`, msg, await measure('event', kind, ringSize(msg, 'event'), msg));
       }
       record(FLOOR, msg, await floorThroughput(ringSize(msg, 'poll'), msg, SECONDS));
     }
@@ -394,4 +500,5 @@ async function main() {
 }
 
 if (process.argv[2] === 'device') await device(process.argv.slice(3));
+else if (process.argv[2] === 'measure') await measureHere(process.argv.slice(3));
 else await main();
