@@ -16,7 +16,7 @@ import { vringNeedEvent } from './notification.js';
 import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueAddresses, QueueFeatures, QueueState } from './queue-state.js';
 import { assertLittleEndian } from './ring-views.js';
-import { mapSplit, splitAddresses } from './split-common.js';
+import { checkU16, mapSplit, splitAddresses } from './split-common.js';
 import { checkSplitSize } from './split-layout.js';
 
 export interface SplitQueueOptions {
@@ -38,14 +38,6 @@ export interface SplitDeviceOptions extends SplitQueueOptions {
    * element's length. Ignored without IN_ORDER.
    */
   batchUsed?: boolean;
-}
-
-/** @internal Thrown inside a walk; converted to a broken queue by the caller. */
-export function checkU16(v: unknown, what: string): number {
-  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffff) {
-    throw new VringError('INVALID_ARGUMENT', `${what} must be a u16 (got ${String(v)})`);
-  }
-  return v as number;
 }
 
 /**

@@ -2,20 +2,26 @@ import { checkChainLength, checkUsedBatch } from './call-checks.js';
 import {
   DESCRIPTOR_SIZE,
   MAX_CHAIN_BYTES,
-  VIRTQ_AVAIL_F_NO_INTERRUPT,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
-  VIRTQ_USED_F_NO_NOTIFY,
 } from './defs.js';
 import { VringError } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
-import { vringNeedEvent } from './notification.js';
 import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueState } from './queue-state.js';
 import { assertLittleEndian, toBigAddress, u32View } from './ring-views.js';
-import { mapSplit, splitAddresses } from './split-common.js';
-import { checkU16, type SplitQueueOptions } from './split-device-queue.js';
+import {
+  driverRestoreIndex,
+  mapSplit,
+  type SplitViews,
+  splitAddresses,
+  splitCallbacksOff,
+  splitCallbacksOn,
+  splitPublish,
+  zeroSplitRings,
+} from './split-common.js';
+import type { SplitQueueOptions } from './split-device-queue.js';
 import { checkSplitSize } from './split-layout.js';
 
 /** One buffer of a chain the driver adds, by guest address. */
@@ -181,6 +187,8 @@ export class SplitDriverQueue {
   #avail!: Uint16Array;
   #used16!: Uint16Array;
   #used32!: Uint32Array;
+  /** The four views above, for the calls that share code with the other split driver. */
+  #views!: SplitViews;
   // local bookkeeping
   #freeNext: Uint16Array;
   #freeHead = 0;
@@ -259,6 +267,7 @@ export class SplitDriverQueue {
 
   #mapRings(): void {
     const v = mapSplit(this.memory, this.size, this.addresses);
+    this.#views = v;
     this.#desc = v.desc;
     this.#avail = v.avail;
     this.#used16 = v.used16;
@@ -398,11 +407,8 @@ export class SplitDriverQueue {
     const idx = this.#availNext;
     const old = this.#availPublished;
     if (idx === old) return false;
-    Atomics.store(this.#avail, 1, idx);
     this.#availPublished = idx;
-    if (this.features.eventIdx)
-      return vringNeedEvent(Atomics.load(this.#used16, 2 + 4 * this.size), idx, old);
-    return (Atomics.load(this.#used16, 0) & VIRTQ_USED_F_NO_NOTIFY) === 0;
+    return splitPublish(this.#views, this.size, this.features.eventIdx, idx, old);
   }
 
   #loadUsedIdx(): number {
@@ -630,12 +636,8 @@ export class SplitDriverQueue {
   enableCallbacks(): boolean {
     this.#refresh();
     this.#callbacks = true;
-    if (this.features.eventIdx) {
-      Atomics.store(this.#avail, 2 + this.size, this.#lastUsed);
-      this.#usedEventWritten = this.#lastUsed;
-    } else {
-      Atomics.store(this.#avail, 0, 0);
-    }
+    splitCallbacksOn(this.#views, this.size, this.features.eventIdx, this.#lastUsed);
+    if (this.features.eventIdx) this.#usedEventWritten = this.#lastUsed;
     return this.hasUsed();
   }
 
@@ -643,7 +645,7 @@ export class SplitDriverQueue {
   disableCallbacks(): void {
     this.#refresh();
     this.#callbacks = false;
-    if (!this.features.eventIdx) Atomics.store(this.#avail, 0, VIRTQ_AVAIL_F_NO_INTERRUPT);
+    splitCallbacksOff(this.#views, this.features.eventIdx);
   }
 
   state(): QueueState {
@@ -651,27 +653,18 @@ export class SplitDriverQueue {
   }
 
   #restore(s: QueueState): void {
-    const a = checkU16(s.nextAvail, 'nextAvail');
-    const u = checkU16(s.nextUsed, 'nextUsed');
-    if (a !== u) {
-      throw new VringError(
-        'INVALID_ARGUMENT',
-        'a driver can only be restored with no chains in flight (nextAvail = nextUsed)',
-      );
-    }
+    const a = driverRestoreIndex(s);
     this.#availNext = a;
     this.#availPublished = a;
-    this.#lastUsed = u;
-    this.#usedShadow = u;
+    this.#lastUsed = a;
+    this.#usedShadow = a;
   }
 
   /** Zeroes the rings (the driver owns them) and returns to the initial state. */
   reset(): void {
     this.#life.reset();
     this.#refresh();
-    new Uint8Array(this.#desc.buffer, this.#desc.byteOffset, this.#desc.byteLength).fill(0);
-    new Uint8Array(this.#avail.buffer, this.#avail.byteOffset, this.#avail.byteLength).fill(0);
-    new Uint8Array(this.#used16.buffer, this.#used16.byteOffset, this.#used16.byteLength).fill(0);
+    zeroSplitRings(this.#views);
     this.#initFreeList();
     this.#availNext = 0;
     this.#availPublished = 0;

@@ -1,13 +1,20 @@
-import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_DESC_F_WRITE, VIRTQ_USED_F_NO_NOTIFY } from './defs.js';
+import { VIRTQ_DESC_F_WRITE } from './defs.js';
 import { VringError } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
-import { vringNeedEvent } from './notification.js';
 import { frozenFeatures, QueueLifecycle } from './queue-lifecycle.js';
 import type { QueueState } from './queue-state.js';
 import { assertLittleEndian, toBigAddress } from './ring-views.js';
-import { mapSplit, splitAddresses } from './split-common.js';
+import {
+  driverRestoreIndex,
+  mapSplit,
+  type SplitViews,
+  splitAddresses,
+  splitCallbacksOff,
+  splitCallbacksOn,
+  splitPublish,
+  zeroSplitRings,
+} from './split-common.js';
 import type { SplitQueueOptions } from './split-device-queue.js';
-import { checkU16 } from './split-device-queue.js';
 import { checkSplitSize } from './split-layout.js';
 
 export interface SplitSlotOptions extends SplitQueueOptions {
@@ -46,6 +53,8 @@ export class SplitSlotDriver {
   #avail!: Uint16Array;
   #used16!: Uint16Array;
   #used32!: Uint32Array;
+  /** The four views above, for the calls that share code with the other split driver. */
+  #rings!: SplitViews;
   /** The slot area. */
   #area!: Uint8Array;
   #views: (Uint8Array | undefined)[];
@@ -123,6 +132,7 @@ export class SplitSlotDriver {
 
   #map(): void {
     const v = mapSplit(this.memory, this.size, this.addresses);
+    this.#rings = v;
     const total = this.size * this.slotSize;
     // (slice() throws ADDRESS_OUT_OF_BOUNDS when the area is not inside one region)
     const area = this.memory.slice(this.slots, total);
@@ -313,11 +323,8 @@ export class SplitSlotDriver {
     const idx = this.#availNext;
     const old = this.#availPublished;
     if (idx === old) return false;
-    Atomics.store(this.#avail, 1, idx);
     this.#availPublished = idx;
-    if (this.features.eventIdx)
-      return vringNeedEvent(Atomics.load(this.#used16, 2 + 4 * this.size), idx, old);
-    return (Atomics.load(this.#used16, 0) & VIRTQ_USED_F_NO_NOTIFY) === 0;
+    return splitPublish(this.#rings, this.size, this.features.eventIdx, idx, old);
   }
 
   /** used.idx, checked against the chains in flight that are not yet accounted for. */
@@ -474,12 +481,8 @@ export class SplitSlotDriver {
   enableCallbacks(): boolean {
     this.#refresh();
     this.#callbacks = true;
-    if (this.features.eventIdx) {
-      Atomics.store(this.#avail, 2 + this.size, this.#lastUsed);
-      this.#usedEventWritten = this.#lastUsed;
-    } else {
-      Atomics.store(this.#avail, 0, 0);
-    }
+    splitCallbacksOn(this.#rings, this.size, this.features.eventIdx, this.#lastUsed);
+    if (this.features.eventIdx) this.#usedEventWritten = this.#lastUsed;
     return this.hasUsed();
   }
 
@@ -487,7 +490,7 @@ export class SplitSlotDriver {
   disableCallbacks(): void {
     this.#refresh();
     this.#callbacks = false;
-    if (!this.features.eventIdx) Atomics.store(this.#avail, 0, VIRTQ_AVAIL_F_NO_INTERRUPT);
+    splitCallbacksOff(this.#rings, this.features.eventIdx);
   }
 
   state(): QueueState {
@@ -495,27 +498,18 @@ export class SplitSlotDriver {
   }
 
   #restore(s: QueueState): void {
-    const a = checkU16(s.nextAvail, 'nextAvail');
-    const u = checkU16(s.nextUsed, 'nextUsed');
-    if (a !== u) {
-      throw new VringError(
-        'INVALID_ARGUMENT',
-        'a driver can only be restored with no chains in flight (nextAvail = nextUsed)',
-      );
-    }
+    const a = driverRestoreIndex(s);
     this.#availNext = a;
     this.#availPublished = a;
-    this.#lastUsed = u;
-    this.#usedShadow = u;
+    this.#lastUsed = a;
+    this.#usedShadow = a;
   }
 
   /** Zeroes the rings (the driver owns them) and returns to the initial state. */
   reset(): void {
     this.#life.reset();
     this.#refresh();
-    new Uint8Array(this.#desc.buffer, this.#desc.byteOffset, this.#desc.byteLength).fill(0);
-    new Uint8Array(this.#avail.buffer, this.#avail.byteOffset, this.#avail.byteLength).fill(0);
-    new Uint8Array(this.#used16.buffer, this.#used16.byteOffset, this.#used16.byteLength).fill(0);
+    zeroSplitRings(this.#rings);
     this.#initSlots();
     this.#availNext = 0;
     this.#availPublished = 0;
