@@ -220,25 +220,17 @@ export class DescriptorChain {
     return i >= this.#nReadable;
   }
 
+  // (the errors are built in functions of their own: the accessors stay small
+  // enough for V8 to inline them into a caller's hot loop)
   #check(i: number): void {
     // one compare for the valid case: rejects negatives, fractions, NaN and non-numbers
-    if (!(i >>> 0 === i && i < this.#segments)) {
-      throw new VringError(
-        'INVALID_ARGUMENT',
-        `segment index ${String(i)} is not an integer from 0 to ${this.#segments - 1} (chain ${this.#head} has ${this.#segments} segments)`,
-      );
-    }
+    if (!(i >>> 0 === i && i < this.#segments)) badSegment(i, this.#segments, this.#head);
   }
 
   #bytesOf(i: number): Uint8Array {
     const b = this.#bytes[i]!;
     // Regions are never empty: a zero-length view means its ArrayBuffer was detached (unmapped).
-    if (b.length === 0) {
-      throw new VringError(
-        'MEMORY_UNMAPPED',
-        `buffer ${i} of chain ${this.head} was unmapped while the chain was in use`,
-      );
-    }
+    if (b.length === 0) unmappedSegment(i, this.#head);
     return b;
   }
 
@@ -318,6 +310,20 @@ export class DescriptorChain {
     }
     return pos;
   }
+}
+
+function badSegment(i: number, segments: number, head: number): never {
+  throw new VringError(
+    'INVALID_ARGUMENT',
+    `segment index ${String(i)} is not an integer from 0 to ${segments - 1} (chain ${head} has ${segments} segments)`,
+  );
+}
+
+function unmappedSegment(i: number, head: number): never {
+  throw new VringError(
+    'MEMORY_UNMAPPED',
+    `buffer ${i} of chain ${head} was unmapped while the chain was in use`,
+  );
 }
 
 // Word views (of the whole buffer) and byte offsets of the last four views copied
