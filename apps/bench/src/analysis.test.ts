@@ -79,7 +79,8 @@ function report(scenarios: ScenarioResult[]): BenchReport {
 describe('evaluateTargets', () => {
   const base = [
     scenario('unix-socket', 64, 1_000_000, 60),
-    scenario('vring-split-poll', 64, 16_000_000, 1),
+    scenario('vring-split-poll', 64, 14_000_000, 1),
+    scenario('vring-slots-poll', 64, 16_000_000, 1),
     scenario('vring-split-event', 64, 15_000_000),
     scenario('unix-socket', 1500, 700_000),
     scenario('vring-split-poll', 1500, 11_200_000),

@@ -42,8 +42,8 @@ interface TargetSpec {
 const TARGET_SPECS: TargetSpec[] = [
   {
     id: 'poll-64',
-    description: '64 B, poll mode: messages/s vs the Unix socket',
-    scenario: 'vring-split-poll',
+    description: '64 B, poll mode (SplitSlotDriver): messages/s vs the Unix socket',
+    scenario: 'vring-slots-poll',
     against: 'unix-socket',
     size: 64,
     threshold: TARGETS.pollVsUnixSocket64,

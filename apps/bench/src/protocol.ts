@@ -8,7 +8,8 @@ export type Role = 'a' | 'b';
 
 /** Options of the vring transport. */
 export interface VringParams {
-  layout: 'split' | 'packed';
+  /** slots: a split ring driven by SplitSlotDriver (IN_ORDER, one fixed slot per descriptor). */
+  layout: 'split' | 'packed' | 'slots';
   /** poll: busy-poll both ends; event: eventfd kicks; spin: spin spinUs, then sleep on the eventfd. */
   mode: 'poll' | 'event' | 'spin';
   spinUs: number;

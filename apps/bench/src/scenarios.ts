@@ -121,6 +121,18 @@ export const SCENARIOS: readonly Scenario[] = [
     description: 'split virtqueue in a memfd mapped by two processes (plain ArrayBuffer views), busy-polling',
   },
   {
+    id: 'vring-slots-poll',
+    transport: 'vring',
+    label: 'vring slots, poll',
+    group: 'vipc',
+    endpoints: 'processes',
+    endpointTransport: 'vring',
+    vring: { layout: 'slots', mode: 'poll', spinUs: 0 },
+    needs: 'vring',
+    description:
+      'split virtqueue in a memfd, driven by SplitSlotDriver (IN_ORDER, one fixed data slot per descriptor, one used element per run), busy-polling',
+  },
+  {
     id: 'vring-packed-poll',
     transport: 'vring',
     label: 'vring packed, poll',

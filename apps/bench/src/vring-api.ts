@@ -13,6 +13,8 @@ export interface DescriptorChainLike {
   readonly head: number;
   readonly readableLength: number;
   readonly writableLength: number;
+  /** Buffers in the chain (device-readable ones first). */
+  readonly segmentCount: number;
   read(target?: Uint8Array): Uint8Array;
   write(src: Uint8Array, offset?: number): number;
   /** Zero-copy segment views: the region's bytes, the segment's offset and length in them. */
@@ -46,6 +48,21 @@ export interface QueueOptionsLike {
   size: number;
   addresses: Record<string, bigint>;
   features?: { eventIdx?: boolean; indirect?: boolean; inOrder?: boolean };
+  /** Split device queue with IN_ORDER: one used element per run of chains. */
+  batchUsed?: boolean;
+}
+
+/** SplitSlotDriver: one fixed data slot per descriptor. */
+export interface SlotDriverLike {
+  add(len: number, writable?: boolean): number;
+  addBytes(bytes: Uint8Array): number;
+  addBytesBatch(messages: readonly Uint8Array[], from?: number, to?: number): number;
+  slot(id: number): Uint8Array;
+  popUsed(ids?: Uint16Array, lens?: Uint32Array, max?: number): number;
+  freeCount(): number;
+  publish(): boolean;
+  enableCallbacks(): boolean;
+  disableCallbacks(): void;
 }
 
 export interface VringModule {
@@ -72,11 +89,13 @@ export interface VringModule {
   PackedDeviceQueue: new (o: QueueOptionsLike) => DeviceQueueLike;
   SplitDriverQueue: new (o: QueueOptionsLike) => DriverQueueLike;
   PackedDriverQueue: new (o: QueueOptionsLike) => DriverQueueLike;
+  SplitSlotDriver: new (o: QueueOptionsLike & { slots: bigint; slotSize: number }) => SlotDriverLike;
 }
 
 const REQUIRED = {
   split: ['GuestMemory', 'splitLayout', 'SplitDeviceQueue', 'SplitDriverQueue'],
   packed: ['GuestMemory', 'packedLayout', 'PackedDeviceQueue', 'PackedDriverQueue'],
+  slots: ['GuestMemory', 'splitLayout', 'SplitDeviceQueue', 'SplitSlotDriver'],
 } as const;
 
 let cached: Promise<VringModule> | undefined;
@@ -85,7 +104,7 @@ let cached: Promise<VringModule> | undefined;
  * Imports @vipc/vring and checks it has what `layout` needs (default: split);
  * rejects with the reason otherwise.
  */
-export async function loadVring(layout: 'split' | 'packed' = 'split'): Promise<VringModule> {
+export async function loadVring(layout: 'split' | 'packed' | 'slots' = 'split'): Promise<VringModule> {
   const mod = await importVring();
   const missing = REQUIRED[layout].filter(
     (k) => (mod as unknown as Record<string, unknown>)[k] === undefined,
@@ -112,11 +131,12 @@ function importVring(): Promise<VringModule> {
 /** Queue addresses (guest address = byte offset in the shared memory) for a layout at `base`. */
 export function queueAddresses(
   vr: VringModule,
-  layout: 'split' | 'packed',
+  layout: 'split' | 'packed' | 'slots',
   queueSize: number,
   base: number,
 ): { addresses: Record<string, number>; totalBytes: number } {
-  if (layout === 'split') {
+  // (slots: a split ring)
+  if (layout !== 'packed') {
     const l = vr.splitLayout(queueSize);
     return {
       addresses: {

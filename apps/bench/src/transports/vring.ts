@@ -7,11 +7,13 @@ import { HdrHistogram } from '../hdr-histogram.js';
 import { makeMessage, ReceiverTally } from '../message.js';
 import type { SenderReport, VringParams } from '../protocol.js';
 import {
+  type BufferSpec,
   type DescriptorChainLike,
   type DeviceQueueLike,
   type DriverQueueLike,
   loadVring,
   type QueueOptionsLike,
+  type SlotDriverLike,
 } from '../vring-api.js';
 import { latencyReport, throughputReport } from './common.js';
 
@@ -171,40 +173,61 @@ function stalled(what: string): BenchError {
   );
 }
 
-/** The driver side (A): adds chains of payload, reclaims used ones, measures. */
-class VringSender implements SenderEndpoint {
+/**
+ * What the sender needs from its driver queue: the general queues (split or
+ * packed, with a free list of data slots) and SplitSlotDriver (slots) each
+ * have one.
+ */
+interface SenderRing {
+  /** Reclaims every used chain; returns how many. */
+  reclaim(): number;
+  /** Adds up to `n` chains, each a copy of `src`; returns how many (0: no free slot). */
+  addCopies(src: Uint8Array, n: number): number;
+  /** Adds a round-trip request (`src`) with room for its reply; false when there is no room. */
+  addPing(src: Uint8Array): boolean;
+  /** The reply's length once the ping came back (-1 before). */
+  readonly replyLen: number;
+  /** The reply's bytes (valid once replyLen >= 0, until the next ping). */
+  reply(): Uint8Array;
+  /** Chains added and not yet reclaimed. */
+  readonly outstanding: number;
+  publish(): boolean;
+  enableCallbacks(): boolean;
+  disableCallbacks(): void;
+}
+
+/** SplitDriverQueue or PackedDriverQueue, over a free list of data slots (the token is the slot). */
+class QueueRing implements SenderRing {
   readonly #s: Shared;
   readonly #q: DriverQueueLike;
   readonly #size: number;
+  readonly #slots: number;
   readonly #free: number[] = [];
   /** popUsedBatch() output, reused. */
   readonly #tokens: unknown[] = new Array<unknown>(64).fill(undefined);
   readonly #lens = new Uint32Array(64);
-  #outstanding = 0;
-  #replyLen = -1;
-  readonly #local: Uint8Array;
-  readonly #slots: number;
-  #kicks = 0;
-  #sleeps = 0;
-  #waits = 0;
-  #sleptNs = 0;
+  readonly #ping: BufferSpec[];
+  outstanding = 0;
+  replyLen = -1;
 
   constructor(s: Shared, q: DriverQueueLike, size: number) {
     this.#s = s;
     this.#q = q;
     this.#size = size;
-    this.#local = new Uint8Array(size);
     this.#slots = s.params.slots;
     for (let i = s.params.slots - 1; i >= 0; i--) this.#free.push(i);
-    q.disableCallbacks();
+    // a round trip: the request in slot 0, the reply into slot 1
+    this.#ping = [
+      { addr: this.#offset(0), len: size },
+      { addr: this.#offset(1), len: size, writable: true },
+    ];
   }
 
   #offset(slot: number): number {
     return this.#s.params.dataOffset + slot * this.#s.params.slotBytes;
   }
 
-  /** Pops every used element; returns how many. */
-  #reclaim(): number {
+  reclaim(): number {
     const q = this.#q;
     const tokens = this.#tokens;
     const lens = this.#lens;
@@ -218,9 +241,9 @@ class VringSender implements SenderEndpoint {
   }
 
   #used(token: unknown, len: number): void {
-    this.#outstanding--;
+    this.outstanding--;
     if (token === PING_TOKEN) {
-      this.#replyLen = len;
+      this.replyLen = len;
     } else if (typeof token === 'number' && token >= 0 && token < this.#slots) {
       this.#free.push(token);
     } else {
@@ -228,8 +251,154 @@ class VringSender implements SenderEndpoint {
     }
   }
 
+  addCopies(src: Uint8Array, n: number): number {
+    const { dataOffset, slotBytes } = this.#s.params;
+    const data = this.#s.data;
+    const free = this.#free;
+    const q = this.#q;
+    const size = this.#size;
+    let k = 0;
+    while (k < n && free.length > 0) {
+      const slot = free.pop()!;
+      const off = dataOffset + slot * slotBytes;
+      data.set(src, off);
+      if (q.addBuffer(off, size, slot) < 0) {
+        free.push(slot);
+        break;
+      }
+      k++;
+    }
+    this.outstanding += k;
+    return k;
+  }
+
+  addPing(src: Uint8Array): boolean {
+    this.#s.data.set(src, this.#offset(0));
+    this.replyLen = -1;
+    if (this.#q.add(this.#ping, PING_TOKEN) < 0) return false;
+    this.outstanding++;
+    return true;
+  }
+
+  reply(): Uint8Array {
+    const at = this.#offset(1);
+    return this.#s.data.subarray(at, at + this.#size);
+  }
+
+  publish(): boolean {
+    return this.#q.publish();
+  }
+  enableCallbacks(): boolean {
+    return this.#q.enableCallbacks();
+  }
+  disableCallbacks(): void {
+    this.#q.disableCallbacks();
+  }
+}
+
+/**
+ * SplitSlotDriver (IN_ORDER, one fixed slot per descriptor): a batch is one
+ * addBytesBatch() call, and a round trip is two chains, the request and then
+ * a device-writable slot for the reply (the device answers in order).
+ */
+class SlotRing implements SenderRing {
+  readonly #q: SlotDriverLike;
+  readonly #size: number;
+  /** `src` repeated, for addBytesBatch() (rebuilt when the source changes). */
+  #copies: Uint8Array[] = [];
+  readonly #ids: Uint16Array;
+  readonly #lens: Uint32Array;
+  /** The current ping's reply slot, and whether its used element is still awaited. */
+  #replyId = 0;
+  #awaiting = false;
+  outstanding = 0;
+  replyLen = -1;
+
+  constructor(q: SlotDriverLike, size: number, queueSize: number) {
+    this.#q = q;
+    this.#size = size;
+    this.#ids = new Uint16Array(queueSize);
+    this.#lens = new Uint32Array(queueSize);
+  }
+
+  reclaim(): number {
+    // ids and lengths are needed only while a reply is awaited
+    if (!this.#awaiting) {
+      const n = this.#q.popUsed();
+      this.outstanding -= n;
+      return n;
+    }
+    const ids = this.#ids;
+    const lens = this.#lens;
+    const n = this.#q.popUsed(ids, lens);
+    for (let i = 0; i < n; i++) {
+      if (ids[i] === this.#replyId) {
+        this.replyLen = lens[i]!;
+        this.#awaiting = false;
+      }
+    }
+    this.outstanding -= n;
+    return n;
+  }
+
+  addCopies(src: Uint8Array, n: number): number {
+    let copies = this.#copies;
+    if (copies.length < n || copies[0] !== src) {
+      copies = new Array<Uint8Array>(Math.max(n, copies.length)).fill(src);
+      this.#copies = copies;
+    }
+    const k = this.#q.addBytesBatch(copies, 0, n);
+    this.outstanding += k;
+    return k;
+  }
+
+  addPing(src: Uint8Array): boolean {
+    if (this.#q.freeCount() < 2) return false;
+    this.#q.addBytes(src);
+    this.#replyId = this.#q.add(this.#size, true);
+    this.#awaiting = true;
+    this.replyLen = -1;
+    this.outstanding += 2;
+    return true;
+  }
+
+  reply(): Uint8Array {
+    // (the reply slot is free again, but nothing is added before the next ping)
+    return this.#q.slot(this.#replyId).subarray(0, this.#size);
+  }
+
+  publish(): boolean {
+    return this.#q.publish();
+  }
+  enableCallbacks(): boolean {
+    return this.#q.enableCallbacks();
+  }
+  disableCallbacks(): void {
+    this.#q.disableCallbacks();
+  }
+}
+
+/** The driver side (A): adds chains of payload, reclaims used ones, measures. */
+class VringSender implements SenderEndpoint {
+  readonly #s: Shared;
+  readonly #ring: SenderRing;
+  readonly #size: number;
+  readonly #local: Uint8Array;
+  #kicks = 0;
+  #sleeps = 0;
+  #waits = 0;
+  #sleptNs = 0;
+
+  constructor(s: Shared, ring: SenderRing, size: number) {
+    this.#s = s;
+    this.#ring = ring;
+    this.#size = size;
+    this.#local = new Uint8Array(size);
+    ring.disableCallbacks();
+  }
+
   #publish(): void {
-    if (this.#q.publish() && this.#s.kick) {
+    if (this.#ring.publish() && this.#s.kick) {
       this.#s.kick.kick();
       this.#kicks++;
     }
@@ -237,14 +406,14 @@ class VringSender implements SenderEndpoint {
 
   /** Waits until at least one used element was reclaimed: true when done synchronously. */
   #waitUsed(): true | Promise<void> {
-    if (this.#reclaim() > 0) return true;
+    if (this.#ring.reclaim() > 0) return true;
     this.#waits++;
     const p = this.#s.params;
     const start = nowNs();
     if (p.mode === 'poll' || p.mode === 'spin') {
       const spinNs = p.mode === 'poll' ? STALL_LIMIT_NS : p.spinUs * 1000;
       for (let i = 1; ; i++) {
-        if (this.#reclaim() > 0) return true;
+        if (this.#ring.reclaim() > 0) return true;
         if ((i & 1023) === 0 && nowNs() - start > spinNs) {
           if (p.mode === 'poll') throw stalled('sender');
           break;
@@ -257,41 +426,36 @@ class VringSender implements SenderEndpoint {
   async #sleepUsed(start: number): Promise<void> {
     const call = this.#s.call;
     if (call === undefined) throw new BenchError('PROTOCOL', 'event mode without a call eventfd');
+    const ring = this.#ring;
     for (;;) {
-      if (this.#q.enableCallbacks()) {
-        this.#q.disableCallbacks();
-        if (this.#reclaim() > 0) return;
+      if (ring.enableCallbacks()) {
+        ring.disableCallbacks();
+        if (ring.reclaim() > 0) return;
       } else {
         this.#sleeps++;
         const t = nowNs();
         await Promise.race([call.wait(), timeout(STALL_LIMIT_NS)]);
         this.#sleptNs += nowNs() - t;
-        this.#q.disableCallbacks();
-        if (this.#reclaim() > 0) return;
+        ring.disableCallbacks();
+        if (ring.reclaim() > 0) return;
       }
       if (nowNs() - start > STALL_LIMIT_NS) throw stalled('sender');
     }
   }
 
   async #drain(): Promise<void> {
-    while (this.#outstanding > 0) {
+    while (this.#ring.outstanding > 0) {
       const w = this.#waitUsed();
       if (w !== true) await w;
     }
   }
 
   async #sendEnd(phase: Phase): Promise<void> {
-    while (this.#free.length === 0) {
+    const end = makeMessage(this.#size, MessageKind.END, phase);
+    while (this.#ring.addCopies(end, 1) === 0) {
       const w = this.#waitUsed();
       if (w !== true) await w;
     }
-    const slot = this.#free.pop()!;
-    const off = this.#offset(slot);
-    this.#s.data.set(makeMessage(this.#size, MessageKind.END, phase), off);
-    if (this.#q.add([{ addr: off, len: this.#size }], slot) < 0) {
-      throw new BenchError('PROTOCOL', 'no descriptor for END although a slot was free');
-    }
-    this.#outstanding++;
     this.#publish();
   }
 
@@ -318,37 +482,23 @@ class VringSender implements SenderEndpoint {
   }
 
   async #throughput(warmupMs: number, durationMs: number): Promise<SenderReport> {
-    const { params: p, data } = this.#s;
+    const p = this.#s.params;
     const size = this.#size;
     const warm = makeMessage(size, MessageKind.WARM);
     const measure = makeMessage(size, MessageKind.MEASURE);
-    const q = this.#q;
-    const free = this.#free;
+    const ring = this.#ring;
     // Batches capped in count and in bytes (at least one message each).
     const perBatch = Math.max(1, Math.min(p.batch, Math.floor(p.batchBytes / size)));
-    const { dataOffset, slotBytes } = p;
     let sent = 0;
     let measured = 0;
     let batches = 0;
     const clock = new PhaseClock(warmupMs, durationMs);
     for (;;) {
-      this.#reclaim();
+      ring.reclaim();
       const state = clock.tick();
       if (state === 2) break;
-      const src = state === 1 ? measure : warm;
-      let n = 0;
-      while (n < perBatch && free.length > 0) {
-        const slot = free.pop()!;
-        const off = dataOffset + slot * slotBytes;
-        data.set(src, off);
-        if (q.addBuffer(off, size, slot) < 0) {
-          free.push(slot);
-          break;
-        }
-        n++;
-      }
+      const n = ring.addCopies(state === 1 ? measure : warm, perBatch);
       if (n > 0) {
-        this.#outstanding += n;
         sent += n;
         if (state === 1) measured += n;
         batches++;
@@ -363,16 +513,10 @@ class VringSender implements SenderEndpoint {
   }
 
   async #latency(warmupMs: number, durationMs: number): Promise<SenderReport> {
-    const { data } = this.#s;
     const size = this.#size;
     const pingWarm = makeMessage(size, MessageKind.PING_WARM);
     const ping = makeMessage(size, MessageKind.PING);
-    const req = this.#offset(0);
-    const resp = this.#offset(1);
-    const chain = [
-      { addr: req, len: size },
-      { addr: resp, len: size, writable: true },
-    ];
+    const ring = this.#ring;
     const histogram = new HdrHistogram();
     const local = this.#local;
     let sent = 0;
@@ -383,25 +527,21 @@ class VringSender implements SenderEndpoint {
       const state = clock.tick();
       if (state === 2) break;
       const msg = state === 1 ? ping : pingWarm;
-      data.set(msg, req);
-      this.#replyLen = -1;
       const t0 = nowNs();
-      if (this.#q.add(chain, PING_TOKEN) < 0)
-        throw new BenchError('PROTOCOL', 'no descriptors for a round trip');
-      this.#outstanding++;
+      if (!ring.addPing(msg)) throw new BenchError('PROTOCOL', 'no descriptors for a round trip');
       sent++;
       if (state === 1) measured++;
       this.#publish();
-      while (this.#replyLen < 0) {
+      while (ring.replyLen < 0) {
         const w = this.#waitUsed();
         if (w !== true) await w;
       }
-      local.set(data.subarray(resp, resp + size));
+      local.set(ring.reply());
       const t1 = nowNs();
-      if (this.#replyLen !== size || local[0] !== msg[0]) {
+      if (ring.replyLen !== size || local[0] !== msg[0]) {
         throw new BenchError(
           'PROTOCOL',
-          `round-trip reply of ${this.#replyLen} bytes with kind ${local[0]}, expected ${size} bytes of kind ${msg[0]}`,
+          `round-trip reply of ${ring.replyLen} bytes with kind ${local[0]}, expected ${size} bytes of kind ${msg[0]}`,
         );
       }
       replies++;
@@ -443,8 +583,31 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
     yieldNow = true;
     ctx.receiverReport(report);
   });
-  // One chain: its header bytes read in place (no copy), a round trip echoed.
-  const visit = (chain: DescriptorChainLike): number => {
+  // slots: a round trip's request was read; the next chain is the buffer for its reply
+  let replyDue = false;
+  // Plain messages are counted in a run of one kind, handed to the tally in
+  // one call (before anything else is counted, and after each serve() call).
+  let runKind = -1;
+  let runCount = 0;
+  const flush = (): void => {
+    if (runCount > 0) {
+      tally.messages(runKind, runCount);
+      runCount = 0;
+    }
+  };
+  // Anything but a plain message: a round trip (echoed), END, a reply buffer, or a bad chain.
+  const visitOther = (chain: DescriptorChainLike): number => {
+    flush();
+    if (replyDue) {
+      replyDue = false;
+      if (chain.readableLength !== 0 || chain.writableLength < size) {
+        throw new BenchError(
+          'PROTOCOL',
+          `expected a round trip's reply buffer of ${size} writable bytes, got a chain of ${chain.readableLength} readable and ${chain.writableLength} writable bytes`,
+        );
+      }
+      return chain.write(local);
+    }
     if (chain.readableLength !== size) {
       throw new BenchError('PROTOCOL', `chain with ${chain.readableLength} readable bytes, expected ${size}`);
     }
@@ -462,14 +625,38 @@ function serve(ctx: EndpointContext, s: Shared, q: DeviceQueueLike): () => void 
       phase = local[1] ?? 0;
     }
     if (!tally.message(kind, phase)) return 0;
+    if (p.layout === 'slots') {
+      chain.read(local);
+      replyDue = true;
+      return 0;
+    }
     if (chain.writableLength < size) {
       throw new BenchError('PROTOCOL', `round-trip chain with only ${chain.writableLength} writable bytes`);
     }
     chain.read(local);
     return chain.write(local);
   };
+  // One chain: its header bytes read in place (no copy). Kept small, so that
+  // V8 inlines it into the ring's serve loop: the plain message of a
+  // throughput phase here, everything else in visitOther().
+  const visit = (chain: DescriptorChainLike): number => {
+    // (one segment holding the whole message: its header bytes are in it)
+    if (!replyDue && chain.segmentCount === 1 && chain.readableLength === size) {
+      const kind = chain.segmentBytes(0)[chain.segmentOffset(0)]!;
+      if (kind === MessageKind.MEASURE || kind === MessageKind.WARM) {
+        if (kind !== runKind) {
+          flush();
+          runKind = kind;
+        }
+        runCount++;
+        return 0;
+      }
+    }
+    return visitOther(chain);
+  };
   const serveBatch = (): number => {
     const n = q.serve(p.batch, visit);
+    flush();
     if (n > 0) {
       popped += n;
       if (q.publishUsed() && s.call) {
@@ -569,7 +756,8 @@ function queueOptions(s: Shared): QueueOptionsLike {
     memory: s.memory,
     size: s.params.queueSize,
     addresses: s.addresses,
-    features: { eventIdx: s.params.eventIdx },
+    // slots: SplitSlotDriver's fast path, in-order use (2.7.9)
+    features: { eventIdx: s.params.eventIdx, inOrder: s.params.layout === 'slots' },
   };
 }
 
@@ -577,8 +765,12 @@ export const vring: TransportModule = {
   async createReceiver(ctx: EndpointContext): Promise<ReceiverEndpoint> {
     const s = await openShared(ctx);
     const vr = await loadVring(s.params.layout);
-    const Queue = s.params.layout === 'split' ? vr.SplitDeviceQueue : vr.PackedDeviceQueue;
-    const q = new Queue(queueOptions(s));
+    const layout = s.params.layout;
+    const q =
+      layout === 'packed'
+        ? new vr.PackedDeviceQueue(queueOptions(s))
+        : // slots: one used element per run of chains served together
+          new vr.SplitDeviceQueue({ ...queueOptions(s), batchUsed: layout === 'slots' });
     const stop = serve(ctx, s, q);
     return {
       close: () => {
@@ -589,9 +781,18 @@ export const vring: TransportModule = {
   },
   async createSender(ctx: EndpointContext): Promise<SenderEndpoint> {
     const s = await openShared(ctx);
-    const vr = await loadVring(s.params.layout);
-    const Queue = s.params.layout === 'split' ? vr.SplitDriverQueue : vr.PackedDriverQueue;
-    const q = new Queue(queueOptions(s));
-    return new VringSender(s, q, ctx.spec.size);
+    const p = s.params;
+    const vr = await loadVring(p.layout);
+    const size = ctx.spec.size;
+    if (p.layout === 'slots') {
+      const q = new vr.SplitSlotDriver({
+        ...queueOptions(s),
+        slots: BigInt(p.dataOffset),
+        slotSize: p.slotBytes,
+      });
+      return new VringSender(s, new SlotRing(q, size, p.queueSize), size);
+    }
+    const Queue = p.layout === 'split' ? vr.SplitDriverQueue : vr.PackedDriverQueue;
+    return new VringSender(s, new QueueRing(s, new Queue(queueOptions(s)), size), size);
   },
 };
