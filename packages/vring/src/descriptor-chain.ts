@@ -137,6 +137,24 @@ export class DescriptorChain {
   }
 
   /**
+   * @internal _single() for the next chain of a serve() run, when _single()
+   * filled `reuse` last (nothing else since) with the same `bytes` and
+   * direction: stores only what differs from one chain to the next.
+   */
+  static _again(reuse: DescriptorChain, head: number, offset: number, len: number, writable: boolean): void {
+    reuse.#head = head;
+    const spans = reuse.#spans;
+    spans[0] = offset;
+    spans[1] = len;
+    if (writable) reuse.#writableLength = len;
+    else reuse.#readableLength = len;
+    if (reuse.#readable !== undefined || reuse.#writable !== undefined) {
+      reuse.#readable = undefined;
+      reuse.#writable = undefined;
+    }
+  }
+
+  /**
    * @internal The segment arrays of a chain, for the queues' walk that refills
    * it (users read segments through segmentBytes() and the other accessors).
    */

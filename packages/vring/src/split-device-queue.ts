@@ -246,6 +246,9 @@ export class SplitDeviceQueue {
     let rBytes = NO_BYTES;
     let thrownHead = -1;
     let thrownCap = 0;
+    // what _single() last filled `reuse` with in this run (_again() for more of the same)
+    let lastBytes: Uint8Array | undefined;
+    let lastWritable = false;
     let n = 0;
     try {
       for (; n < k; n++) {
@@ -276,8 +279,15 @@ export class SplitDeviceQueue {
             rBytes = e.bytes;
           }
         }
-        const cap = (fn & VIRTQ_DESC_F_WRITE) !== 0 ? len : 0;
-        DescriptorChain._single(reuse, head, gen, bytes, offset, len, cap !== 0);
+        const writable = (fn & VIRTQ_DESC_F_WRITE) !== 0;
+        const cap = writable ? len : 0;
+        if (bytes === lastBytes && writable === lastWritable) {
+          DescriptorChain._again(reuse, head, offset, len, writable);
+        } else {
+          DescriptorChain._single(reuse, head, gen, bytes, offset, len, writable);
+          lastBytes = bytes;
+          lastWritable = writable;
+        }
         next = (next + 1) & 0xffff;
         let written: number;
         try {
