@@ -17,10 +17,16 @@ export function vringGeometry(
     // of the receiver), as @vipc/vring's bench found; each slot cache-line
     // aligned with 64 bytes of headroom, so a 64 B message has 128 bytes and
     // the slot being filled never shares a 128-byte pair of lines with the one
-    // being read. Batches of up to 256 (the receiver serves as many per call):
-    // a few per cent above 128 at 64 B, side by side.
+    // being read. Batches of up to 256 (the receiver serves as many per call),
+    // a few per cent above 128 at 64 B side by side, and at most half the ring.
     const slots = size <= 256 ? 2048 : mode !== 'poll' && size <= 2048 ? 1024 : size <= 2048 ? 256 : 64;
-    return { queueSize: slots, slots, slotBytes: alignUp(size + 64, 64), batch: 256, batchBytes: 256 * 1024 };
+    return {
+      queueSize: slots,
+      slots,
+      slotBytes: alignUp(size + 64, 64),
+      batch: Math.min(256, slots >> 1),
+      batchBytes: 256 * 1024,
+    };
   }
   // >= 256 descriptors for small messages; a sleeping end takes tens of µs to
   // wake, so event and spin modes get a deeper ring for small messages (fewer
