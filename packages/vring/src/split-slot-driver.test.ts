@@ -629,3 +629,34 @@ describe('SplitDeviceQueue serve(): visit may not call back into the queue', () 
     expect(r.device.broken).toBeNull();
   });
 });
+
+describe('SplitDeviceQueue serve() fast path: one chain object refilled per chain', () => {
+  it('each visit sees its own chain: views, lengths and direction, also after readable/writable were read', () => {
+    const r = splitRig({ size: 8 });
+    const data = Number(r.data);
+    // readable chains of different lengths and contents, a writable one, then readable again
+    const shapes = [
+      { at: 0, len: 3, writable: false },
+      { at: 64, len: 5, writable: false },
+      { at: 128, len: 7, writable: true },
+      { at: 192, len: 2, writable: false },
+    ];
+    shapes.forEach((c, i) => {
+      r.bytes.fill(i + 1, r.off(r.data) + c.at, r.off(r.data) + c.at + c.len);
+      r.driver.addBuffer(data + c.at, c.len, i, c.writable);
+    });
+    r.driver.publish();
+    const seen: string[] = [];
+    r.device.serve(8, (chain) => {
+      const views = chain.writableLength > 0 ? chain.writable : chain.readable;
+      seen.push(`${chain.head}:${chain.readableLength}/${chain.writableLength}:${[...views[0]!].join(',')}`);
+      return chain.writableLength > 0 ? chain.write(Uint8Array.of(9)) : 0;
+    });
+    expect(seen).toEqual(['0:3/0:1,1,1', '1:5/0:2,2,2,2,2', '2:0/7:3,3,3,3,3,3,3', '3:2/0:4,4']);
+    r.device.publishUsed();
+    const tokens: unknown[] = new Array(8);
+    const lens = new Uint32Array(8);
+    expect(r.driver.popUsedBatch(tokens, lens)).toBe(4);
+    expect([...lens.subarray(0, 4)]).toEqual([0, 0, 1, 0]);
+  });
+});
