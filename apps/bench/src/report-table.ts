@@ -97,7 +97,7 @@ function targetCell(t: TargetResult): string {
         ? `${sig(t.threshold * 100)}%`
         : `${sig(t.threshold)}x`;
   const ref = t.reference === undefined ? '' : `; ${t.reference.scenario}: ${sig(t.reference.value)}x`;
-  return `${v} (target ${t.comparison} ${th}) ${t.pass ? 'PASS' : 'FAIL'}${ref}`;
+  return `${v} on ${t.scenario} (target ${t.comparison} ${th}) ${t.pass ? 'PASS' : 'FAIL'}${ref}`;
 }
 
 function targetRows(report: BenchReport): { head: string[]; rows: string[][] } {
