@@ -11,6 +11,8 @@ import type { InflightTracker } from './inflight.js';
 export interface DeviceQueue {
   pop(reuse?: DescriptorChain): DescriptorChain | null;
   addUsed(head: number, writtenLen: number): void;
+  /** Pops, visits and records used for up to `max` chains (visit returns the bytes it wrote). */
+  serve(max: number, visit: (chain: DescriptorChain) => number): number;
   publishUsed(): boolean;
   enableNotifications(): boolean;
   disableNotifications(): void;
@@ -100,6 +102,20 @@ export class BackendQueue {
 
   hasAvailable(): boolean {
     return this.ready && this.ring!.hasAvailable();
+  }
+
+  /**
+   * pop(), `visit` and addUsed() for up to `max` chains in one call (the
+   * ring's serve(): `visit` returns the bytes it wrote, and may not call back
+   * into this queue); returns how many. Not with an inflight region
+   * (INFLIGHT_SHMFD), which records each chain between its pop and its use:
+   * then it returns -1 and takes nothing (use pop() and addUsed()).
+   */
+  serve(max: number, visit: (chain: DescriptorChain) => number): number {
+    if (this.inflight !== undefined) return -1;
+    const n = this.#ring().serve(max, visit);
+    this.stats.popped += n;
+    return n;
   }
 
   /** Records a used chain (not visible until flush()). */

@@ -52,9 +52,12 @@ async function connected(
 }
 
 async function pair(
-  opts: { packed?: boolean; mode?: 'event' | 'poll'; disabledTx?: 'hold' | 'discard' } = {},
+  opts: { packed?: boolean; mode?: 'event' | 'poll'; disabledTx?: 'hold' | 'discard'; txBatch?: number } = {},
 ) {
-  const c = await connected('lb', { ...opts, device: new VirtioNetDevice({ disabledTx: opts.disabledTx }) });
+  const c = await connected('lb', {
+    ...opts,
+    device: new VirtioNetDevice({ disabledTx: opts.disabledTx, txBatch: opts.txBatch }),
+  });
   const driver = new VirtioNetDriver(c.frontend, { mode: opts.mode ?? 'event' });
   cleanup.push(() => driver.close());
   return { ...c, driver };
@@ -108,14 +111,16 @@ describe('vipc front-end <-> vipc back-end', () => {
     expect(() => new VirtioNetDevice({ disabledTx: 'drop' as 'hold' })).toThrow(/disabledTx/);
   });
 
-  for (const [mode, packed] of [
-    ['event', false],
-    ['poll', false],
-    ['event', true],
-    ['poll', true],
+  for (const [mode, packed, txBatch] of [
+    ['event', false, 1],
+    ['poll', false, 1],
+    ['event', true, 1],
+    ['poll', true, 1],
+    ['event', false, 64],
+    ['poll', true, 64],
   ] as const) {
-    it(`moves frames both ways with exact counts and contents (${mode} mode, ${packed ? 'packed' : 'split'})`, async () => {
-      const { device, driver, backend, errors } = await pair({ mode, packed });
+    it(`moves frames both ways with exact counts and contents (${mode} mode, ${packed ? 'packed' : 'split'}, txBatch ${txBatch})`, async () => {
+      const { device, driver, backend, errors } = await pair({ mode, packed, txBatch });
       const gotByDevice: number[] = [];
       device.onFrame = (f) => gotByDevice.push(f[0]! | (f[1]! << 8));
       const gotByDriver: number[] = [];
@@ -241,6 +246,33 @@ describe('vipc front-end <-> vipc back-end', () => {
     cleanup.push(() => driver.close());
     for (let i = 0; i < 50; i++) expect(driver.send(new Uint8Array(200))).toBe(true);
     await until(() => device.stats.received === 50, 'frames through huge-page memory');
+  });
+});
+
+describe('txBatch', () => {
+  it('takes frames in batches through serve(); pause() from onFrame stops it within the batch, resume() takes the rest in order', async () => {
+    const { device, driver, errors } = await pair({ txBatch: 16 });
+    const seen: number[] = [];
+    device.onFrame = (f) => {
+      seen.push(f[0]!);
+      if (seen.length === 3) device.pause();
+    };
+    for (let i = 0; i < 40; i++) expect(driver.send(new Uint8Array(64).fill(i, 0, 1))).toBe(true);
+    await until(() => seen.length >= 3, 'the first frames');
+    await new Promise((r) => setTimeout(r, 50));
+    // paused at the 3rd frame: the rest of its batch of 16 at most, nothing after
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(seen.length).toBeLessThanOrEqual(16);
+    device.resume();
+    await until(() => seen.length === 40, 'the frames after resume()');
+    expect(seen).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(errors).toEqual([]);
+  });
+
+  it('refuses a txBatch that is not an integer from 1 to 1024', () => {
+    for (const txBatch of [0, -1, 1.5, 1025, Number.NaN]) {
+      expect(() => new VirtioNetDevice({ txBatch })).toThrow(/txBatch must be an integer from 1 to 1024/);
+    }
   });
 });
 

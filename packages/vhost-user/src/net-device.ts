@@ -47,6 +47,16 @@ export interface NetDeviceOptions {
    * (counted in `stats.discarded`).
    */
   disabledTx?: 'hold' | 'discard';
+  /**
+   * Frames taken from a transmit ring between two looks at pause() (default 1:
+   * pause() from onFrame stops the device before the next frame, as a
+   * MessageChannel's high-water mark needs). A larger batch takes the frames
+   * through the ring's serve() fast path, faster for a consumer that never
+   * pauses; pause() then takes effect within the batch (up to `txBatch - 1`
+   * more frames). An integer from 1 to 1024. Rings with an inflight region
+   * (INFLIGHT_SHMFD) always go frame by frame.
+   */
+  txBatch?: number;
 }
 
 export interface NetStats {
@@ -83,6 +93,20 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   #queues: readonly BackendQueue[] = [];
   #negotiated = 0n;
   #hdrSize = VIRTIO_NET_HDR_SIZE;
+  readonly #txBatch: number;
+  /** The queue pair #txVisit counts frames for (set before each serve()). */
+  #txPair = 0;
+  /** One transmitted frame, for serve(): counted and handed to onFrame, nothing written. */
+  readonly #txVisit = (chain: DescriptorChain): number => {
+    const len = chain.readableLength - this.#hdrSize;
+    if (len >= 0) {
+      this.stats.received++;
+      this.stats.receivedBytes += len;
+      const handler = this.onFrame;
+      if (handler !== undefined) handler(frameView(chain, this.#hdrSize), this.#txPair);
+    }
+    return 0;
+  };
   #mac: Uint8Array | undefined;
   #mtu: number | undefined;
   /** Receive chains popped but not filled yet, per pair. */
@@ -111,6 +135,14 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
       throw new VhostUserError("disabledTx must be 'hold' or 'discard'", 'INVALID_ARGUMENT');
     }
     this.#holdDisabled = options.disabledTx !== 'discard';
+    const txBatch = options.txBatch ?? 1;
+    if (!Number.isInteger(txBatch) || txBatch < 1 || txBatch > 1024) {
+      throw new VhostUserError(
+        `txBatch must be an integer from 1 to 1024 (got ${String(options.txBatch)})`,
+        'INVALID_ARGUMENT',
+      );
+    }
+    this.#txBatch = txBatch;
     const pairs = options.queuePairs ?? 1;
     if (!Number.isInteger(pairs) || pairs < 1 || pairs > 128) {
       throw new VhostUserError('queuePairs must be an integer from 1 to 128', 'INVALID_ARGUMENT');
@@ -200,6 +232,19 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   }
 
   #drainTx(q: BackendQueue, pair: number): void {
+    const batch = this.#txBatch;
+    if (batch > 1 && q.enabled && q.inflight === undefined) {
+      // txBatch: the ring's serve(), pause() looked at once per batch
+      this.#txPair = pair;
+      for (;;) {
+        if (this.#paused[pair]) break;
+        const n = q.serve(batch, this.#txVisit);
+        if (n <= 0) break;
+        q.flush();
+        if (n < batch) break;
+      }
+      return;
+    }
     const hdr = this.#hdrSize;
     const handler = this.onFrame;
     let n = 0;
