@@ -70,8 +70,12 @@ function runWorker(data: object): Promise<WorkerResult> {
 describe('stress: two worker threads over a SharedArrayBuffer', () => {
   // A 4-entry ring makes both sides sleep every few messages: many more chances for a lost wakeup.
   const runs = [
-    ...(['split', 'packed'] as const).map((kind) => ({ kind, size: SIZE, total: MESSAGES })),
-    ...(['split', 'packed'] as const).map((kind) => ({ kind, size: 4, total: Math.min(MESSAGES, 300_000) })),
+    ...(['split', 'packed', 'slots'] as const).map((kind) => ({ kind, size: SIZE, total: MESSAGES })),
+    ...(['split', 'packed', 'slots'] as const).map((kind) => ({
+      kind,
+      size: 4,
+      total: Math.min(MESSAGES, 300_000),
+    })),
   ];
   for (const { kind, size, total } of runs) {
     it(`${kind}, ring of ${size}: ${total} messages (or ${SECONDS} s), EVENT_IDX, none lost/duplicated/reordered`, async () => {
@@ -108,7 +112,7 @@ describe('stress: two worker threads over a SharedArrayBuffer', () => {
 });
 
 describe('stress: two processes over a memfd, eventfd notifications', () => {
-  for (const kind of ['split', 'packed'] as const) {
+  for (const kind of ['split', 'packed', 'slots'] as const) {
     it(`${kind}: ${MESSAGES} messages (or ${SECONDS} s), EVENT_IDX, none lost/duplicated/reordered`, async () => {
       const bytes = lib.stressLayout(kind, SIZE).totalBytes;
       using memfd = memfdCreate(`vring-stress-${process.pid}`, { size: bytes });

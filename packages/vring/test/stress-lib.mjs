@@ -7,6 +7,7 @@ import {
   packedLayout,
   SplitDeviceQueue,
   SplitDriverQueue,
+  SplitSlotDriver,
   splitLayout,
 } from '../dist/index.js';
 
@@ -15,11 +16,17 @@ const SLOT = 128; // 64 bytes out, 8 bytes in
 const CTL_SENT = 0; // u32 index in the control words: total the driver sent (0xffffffff while sending)
 const CTL_WORDS = 16;
 
+// Kinds: split and packed (SplitDriverQueue / PackedDriverQueue, a chain of a
+// message and a reply buffer, the device echoes), and slots (SplitSlotDriver
+// against SplitDeviceQueue with IN_ORDER and batchUsed through serve(): one
+// message per chain, checked by the device, no reply).
+
 /** Byte layout of the shared area: ring, data slots, control words. */
 export function stressLayout(kind, size) {
-  const ring = kind === 'split' ? splitLayout(size) : packedLayout(size);
+  const ring = kind === 'packed' ? packedLayout(size) : splitLayout(size);
   const ringBytes = Math.ceil(ring.totalBytes / 4096) * 4096;
-  const slots = size >> 1; // each chain takes two descriptors
+  // split and packed: each chain takes two descriptors; slots: one slot per descriptor
+  const slots = kind === 'slots' ? size : size >> 1;
   const data = ringBytes;
   const ctl = data + slots * SLOT;
   return { ring, slots, data, ctl, totalBytes: Math.ceil((ctl + 4 * CTL_WORDS) / 4096) * 4096 };
@@ -32,7 +39,7 @@ export function initStressArea(buffer, kind, size) {
 }
 
 function addresses(kind, ring) {
-  return kind === 'split'
+  return kind !== 'packed'
     ? {
         descTable: BASE + BigInt(ring.descTable),
         availRing: BASE + BigInt(ring.availRing),
@@ -65,9 +72,16 @@ export class StressDriver {
       memory: this.memory,
       size,
       addresses: addresses(kind, l.ring),
-      features: { eventIdx: true },
+      features: { eventIdx: true, inOrder: kind === 'slots' },
     };
-    this.q = kind === 'split' ? new SplitDriverQueue(opts) : new PackedDriverQueue(opts);
+    this.slots = kind === 'slots';
+    this.q = this.slots
+      ? new SplitSlotDriver({ ...opts, slots: BASE + BigInt(l.data), slotSize: SLOT })
+      : kind === 'split'
+        ? new SplitDriverQueue(opts)
+        : new PackedDriverQueue(opts);
+    this.ids = new Uint16Array(size);
+    this.lens = new Uint32Array(size);
     this.bytes = new Uint8Array(buffer, 0, l.totalBytes);
     this.view = new DataView(buffer, 0, l.totalBytes);
     this.ctl = new Uint32Array(buffer, l.ctl, CTL_WORDS);
@@ -84,13 +98,20 @@ export class StressDriver {
 
   #addOne() {
     const seq = this.sent;
-    const off = this.l.data + (seq % this.l.slots) * SLOT;
     const len = messageLength(seq);
+    // slots: the slot is the chain's ring position (IN_ORDER), taken first, then filled
+    const id = this.slots ? this.q.add(len) : seq % this.l.slots;
+    if (id < 0) throw new Error('add failed although freeCount() said there was room');
+    const off = this.l.data + id * SLOT;
     const b = this.bytes;
     this.view.setUint32(off, seq, true);
     this.view.setUint32(off + 4, len, true);
     for (let i = 8; i < len - 4; i++) b[off + i] = (seq * 31 + i) & 0xff;
     this.view.setUint32(off + len - 4, fnv1a(b, off, off + len - 4), true);
+    if (this.slots) {
+      this.sent++;
+      return;
+    }
     const addr = Number(BASE) + off;
     const head = this.q.add(
       [
@@ -122,9 +143,23 @@ export class StressDriver {
     let progress = false;
     const q = this.q;
     q.disableCallbacks();
-    for (let u = q.popUsed(); u !== null; u = q.popUsed()) {
-      this.#check(u);
-      progress = true;
+    if (this.slots) {
+      for (let n = q.popUsed(this.ids, this.lens); n > 0; n = q.popUsed(this.ids, this.lens)) {
+        for (let i = 0; i < n; i++) {
+          const seq = this.received;
+          if (this.ids[i] !== seq % this.l.slots || this.lens[i] !== 0)
+            throw new Error(
+              `slot ${seq}: got id ${this.ids[i]} len ${this.lens[i]} (out of order, or a length)`,
+            );
+          this.received++;
+        }
+        progress = true;
+      }
+    } else {
+      for (let u = q.popUsed(); u !== null; u = q.popUsed()) {
+        this.#check(u);
+        progress = true;
+      }
     }
     if (
       !this.stopped &&
@@ -136,7 +171,8 @@ export class StressDriver {
       this.kicks++;
     }
     let added = 0;
-    while (!this.stopped && added < this.batch && q.freeCount() >= 2 && this.sent < this.total) {
+    const need = this.slots ? 1 : 2;
+    while (!this.stopped && added < this.batch && q.freeCount() >= need && this.sent < this.total) {
       this.#addOne();
       added++;
       if (this.sent % 1024 === 0) break; // let the deadline check run
@@ -164,9 +200,19 @@ export class StressDevice {
       memory: this.memory,
       size,
       addresses: addresses(kind, l.ring),
-      features: { eventIdx: true },
+      features: { eventIdx: true, inOrder: kind === 'slots' },
     };
-    this.q = kind === 'split' ? new SplitDeviceQueue(opts) : new PackedDeviceQueue(opts);
+    this.slots = kind === 'slots';
+    this.q =
+      kind === 'packed'
+        ? new PackedDeviceQueue(opts)
+        : new SplitDeviceQueue({ ...opts, batchUsed: this.slots });
+    // slots: serve()'s visit, checks the message (serve() records it used)
+    this.visit = (c) => {
+      this.#verify(c);
+      this.processed++;
+      return 0;
+    };
     this.ctl = new Uint32Array(buffer, l.ctl, CTL_WORDS);
     this.call = call;
     this.batch = batch;
@@ -178,7 +224,8 @@ export class StressDevice {
     this.replyView = new DataView(this.reply.buffer);
   }
 
-  #handle(c) {
+  /** Checks message `processed` (sequence, length, checksum); returns its checksum. */
+  #verify(c) {
     const seq = this.processed;
     const m = c.read(this.scratch);
     const v = this.scratchView;
@@ -189,6 +236,12 @@ export class StressDevice {
       throw new Error(`message ${seq}: length ${len} vs header ${v.getUint32(4, true)}`);
     const sum = fnv1a(m, 0, len - 4);
     if (v.getUint32(len - 4, true) !== sum) throw new Error(`message ${seq}: checksum mismatch`);
+    return sum;
+  }
+
+  #handle(c) {
+    const seq = this.processed;
+    const sum = this.#verify(c);
     this.replyView.setUint32(0, seq, true);
     this.replyView.setUint32(4, ~sum >>> 0, true);
     const n = c.write(this.reply);
@@ -200,7 +253,16 @@ export class StressDevice {
     const q = this.q;
     let n = 0;
     q.disableNotifications();
-    for (let c = q.pop(this.reuse); c !== null; c = q.pop(this.reuse)) {
+    if (this.slots) {
+      for (let k = q.serve(this.batch, this.visit); k > 0; k = q.serve(this.batch, this.visit)) {
+        n += k;
+        if (q.publishUsed()) {
+          this.call();
+          this.calls++;
+        }
+      }
+    }
+    for (let c = this.slots ? null : q.pop(this.reuse); c !== null; c = q.pop(this.reuse)) {
       this.reuse = c; // the next pop() refills this object instead of allocating
       this.#handle(c);
       if (++n % this.batch === 0 && q.publishUsed()) {
