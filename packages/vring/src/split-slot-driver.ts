@@ -247,41 +247,10 @@ export class SplitSlotDriver {
     const end = Math.min(to, from + this.#freeCount);
     const slotSize = this.slotSize;
     const area = this.#area;
-    if (!this.#inOrder) {
-      for (let i = from; i < end; i++) {
-        const m = messages[i];
-        if (!(m instanceof Uint8Array) || m.length > slotSize) this.#badMessage(m, i, from);
-        area.set(m, this.#take(m.length, false) * slotSize);
-      }
-      return end - from;
-    }
-    // IN_ORDER: #take() over locals (a chain's slot is its avail index's ring position)
-    const mask = this.#mask;
-    const d = this.#desc;
-    const avail = this.#avail;
-    const cap = this.#cap;
-    const lo = this.#slotLo;
-    const hi = this.#slotHi;
-    let at = this.#availNext;
-    let i = from;
-    try {
-      for (; i < end; i++) {
-        const m = messages[i];
-        if (!(m instanceof Uint8Array) || m.length > slotSize) this.#badMessage(m, i, from);
-        const id = at & mask;
-        const w = id << 2;
-        d[w] = lo[id]!;
-        d[w + 1] = hi[id]!;
-        d[w + 2] = m.length;
-        d[w + 3] = 0;
-        avail[2 + id] = id;
-        cap[id] = 0;
-        area.set(m, id * slotSize);
-        at = (at + 1) & 0xffff;
-      }
-    } finally {
-      this.#availNext = at;
-      this.#freeCount -= i - from;
+    for (let i = from; i < end; i++) {
+      const m = messages[i];
+      if (!(m instanceof Uint8Array) || m.length > slotSize) this.#badMessage(m, i, from);
+      area.set(m, this.#take(m.length, false) * slotSize);
     }
     return end - from;
   }
