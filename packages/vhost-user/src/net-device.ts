@@ -94,17 +94,22 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   #negotiated = 0n;
   #hdrSize = VIRTIO_NET_HDR_SIZE;
   readonly #txBatch: number;
-  /** The queue pair #txVisit counts frames for (set before each serve()). */
+  // The transmit ring being drained and the handler its frames go to (read once per drain).
   #txPair = 0;
-  /** One transmitted frame, for serve(): counted and handed to onFrame, nothing written. */
-  readonly #txVisit = (chain: DescriptorChain): number => {
+  #txHandler: ((frame: Uint8Array, pair: number) => void) | undefined;
+  /** One transmitted frame: counted and handed to the handler. */
+  #txFrame(chain: DescriptorChain): void {
     const len = chain.readableLength - this.#hdrSize;
     if (len >= 0) {
       this.stats.received++;
       this.stats.receivedBytes += len;
-      const handler = this.onFrame;
+      const handler = this.#txHandler;
       if (handler !== undefined) handler(frameView(chain, this.#hdrSize), this.#txPair);
     }
+  }
+  /** #txFrame() for serve(): nothing written. */
+  readonly #txVisit = (chain: DescriptorChain): number => {
+    this.#txFrame(chain);
     return 0;
   };
   #mac: Uint8Array | undefined;
@@ -232,10 +237,11 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
   }
 
   #drainTx(q: BackendQueue, pair: number): void {
+    this.#txPair = pair;
+    this.#txHandler = this.onFrame;
     const batch = this.#txBatch;
     if (batch > 1 && q.enabled && q.inflight === undefined) {
       // txBatch: the ring's serve(), pause() looked at once per batch
-      this.#txPair = pair;
       for (;;) {
         if (this.#paused[pair]) break;
         const n = q.serve(batch, this.#txVisit);
@@ -245,8 +251,6 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
       }
       return;
     }
-    const hdr = this.#hdrSize;
-    const handler = this.onFrame;
     let n = 0;
     let spare: DescriptorChain | undefined;
     for (;;) {
@@ -262,12 +266,7 @@ export class VirtioNetDevice extends EventEmitter implements VirtioDevice {
         q.addUsed(chain.head, 0);
         continue;
       }
-      const len = chain.readableLength - hdr;
-      if (len >= 0) {
-        this.stats.received++;
-        this.stats.receivedBytes += len;
-        if (handler !== undefined) handler(frameView(chain, hdr), pair);
-      }
+      this.#txFrame(chain);
       q.addUsed(chain.head, 0);
       if (n % 64 === 0) q.flush();
     }
